@@ -1,0 +1,26 @@
+"""The local cloud: deploy a SAM template onto moto and run its Lambdas, events, state machines and streams."""
+
+from .clock import Clock, ManualClock
+from .cloud import LocalCloud
+from .errors import (
+    DeploymentError,
+    FunctionNotFoundError,
+    LocalCloudError,
+    TemplateError,
+    UnsupportedResourceError,
+    WaitTimeoutError,
+)
+from .lambda_runtime import Invocation
+
+__all__ = [
+    "Clock",
+    "DeploymentError",
+    "FunctionNotFoundError",
+    "Invocation",
+    "LocalCloud",
+    "LocalCloudError",
+    "ManualClock",
+    "TemplateError",
+    "UnsupportedResourceError",
+    "WaitTimeoutError",
+]

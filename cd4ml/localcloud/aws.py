@@ -1,0 +1,56 @@
+"""Fixed identity of the local cloud and boto3 clients bound to its endpoint."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+ACCOUNT_ID = "123456789012"
+DEFAULT_REGION = "us-east-1"
+PARTITION = "aws"
+
+# Credentials the local cloud accepts; they are never sent anywhere but 127.0.0.1.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+# Environment every process of the local cloud (handlers, jobs) gets, so that no SDK call can leave the machine.
+def local_environment(endpoint_url: str, region: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+class ClientFactory:
+    """One boto3 client per (service, thread-safe) bound to the local endpoint; clients are thread-safe, reuse them."""
+
+    def __init__(self, endpoint_url: str, region: str) -> None:
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self._session = boto3.session.Session(region_name=region, **LOCAL_CREDENTIALS)
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, service: str) -> Any:
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                client = self._session.client(
+                    service,
+                    endpoint_url=self.endpoint_url,
+                    config=Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=32),
+                )
+                self._clients[service] = client
+            return client
+
+
+def arn(service: str, region: str, resource: str, account: str = ACCOUNT_ID) -> str:
+    return f"arn:{PARTITION}:{service}:{region}:{account}:{resource}"

@@ -1,0 +1,279 @@
+"""The local cloud: a moto server with Lambda, EventBridge, Step Functions, Kinesis and schedules brought to life."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from . import eventbridge, lambda_runtime, s3, stepfunctions
+from .aws import ACCOUNT_ID, DEFAULT_REGION, ClientFactory, local_environment
+from .clock import Clock, ManualClock
+from .deployer import Deployer, Stack
+from .destinations import Destinations
+from .errors import LocalCloudError, WaitTimeoutError
+from .eventbridge import EventRouter
+from .kinesis import KinesisPoller
+from .lambda_runtime import Invocation, LambdaRuntime
+from .schedules import ScheduledRule, Scheduler, scheduled_event
+from .template import load_template, transform_template
+
+log = logging.getLogger(__name__)
+
+_ACTIVE: LocalCloud | None = None  # moto's backends are process-wide, so one local cloud runs per process
+
+
+def _active_router() -> EventRouter | None:
+    return _ACTIVE.router if _ACTIVE is not None else None
+
+
+def _active_runtime() -> LambdaRuntime | None:
+    return _ACTIVE.runtime if _ACTIVE is not None else None
+
+
+class LocalCloud:
+    """Start with `with LocalCloud() as cloud:` then `cloud.deploy("template.yaml")`; or use `LocalCloud.deployed`."""
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        region: str = DEFAULT_REGION,
+        clock: Clock | None = None,
+        work_dir: Path | None = None,
+        async_retry_delays_s: tuple[float, ...] = (1.0, 2.0),
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.region = region
+        self.account_id = ACCOUNT_ID
+        self.clock = clock or Clock()
+        self._own_work_dir = work_dir is None
+        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="cd4ml-localcloud-")).resolve()
+        self.async_retry_delays_s = async_retry_delays_s
+        self.layer_dirs: dict[str, Path] = {}
+        self.stacks: dict[str, Stack] = {}
+        self._server: Any = None
+        self.endpoint_url = ""
+
+    # ---- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> LocalCloud:
+        global _ACTIVE
+        if _ACTIVE is not None:
+            raise LocalCloudError("a local cloud is already running in this process; stop it first")
+        from moto.core.config import default_user_config
+        from moto.moto_api._internal.models import moto_api_backend
+        from moto.server import ThreadedMotoServer
+
+        default_user_config["lambda"] = {"use_docker": False}
+        default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        moto_api_backend.reset()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns everything else
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        self.port = self._server.get_host_and_port()[1]
+        # moto's States interpreter calls Lambda through boto3 at localhost:$MOTO_PORT
+        os.environ["MOTO_PORT"] = str(self.port)
+        self.endpoint_url = f"http://{self.host}:{self.port}"
+        self.clients = ClientFactory(self.endpoint_url, self.region)
+        self.runtime = LambdaRuntime(
+            local_environment(self.endpoint_url, self.region),
+            self.work_dir / "logs" / "lambda",
+            account_id=self.account_id,
+            region=self.region,
+            async_retry_delays_s=self.async_retry_delays_s,
+        )
+        self.destinations = Destinations(self.clients, self.runtime.invoke_async)
+        self.runtime.destinations = self.destinations
+        self.router = EventRouter(self.clients, self.runtime, self.account_id, self.region)
+        self.kinesis = KinesisPoller(self.clients, self.runtime, self.destinations, self.region)
+        self.scheduler = Scheduler(self.clock, self._fire_schedule)
+        lambda_runtime.install(_active_runtime)
+        eventbridge.install(_active_router)
+        stepfunctions.install(_active_router)
+        s3.install()
+        _ACTIVE = self
+        self.scheduler.start()
+        return self
+
+    def stop(self) -> None:
+        global _ACTIVE
+        if self._server is None:
+            return
+        self.scheduler.close()
+        self.kinesis.close()
+        self._stop_executions()
+        self.router.close()
+        self.runtime.close()
+        _ACTIVE = None
+        self._server.stop()
+        self._server = None
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+        if self._own_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _stop_executions(self) -> None:
+        """Running executions are threads of this process: end them before the backends go."""
+        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+        try:
+            backend: StepFunctionsParserBackend = _sfn_backend(self.region)
+        except Exception:
+            return
+        from datetime import UTC, datetime
+
+        for machine in backend.state_machines:
+            for execution in getattr(machine, "executions", []):
+                if getattr(execution, "exec_status", None) is not None and execution.exec_status.value == "RUNNING":
+                    try:
+                        execution.stop(datetime.now(UTC), error="LocalCloud.Stopped", cause="the local cloud stopped")
+                    except Exception:
+                        log.debug("could not stop %s", execution.exec_arn)
+
+    def __enter__(self) -> LocalCloud:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @classmethod
+    @contextmanager
+    def deployed(
+        cls,
+        template: str | Path,
+        parameters: dict[str, str] | None = None,
+        *,
+        stack_name: str = "cd4ml",
+        **options: Any,
+    ) -> Iterator[LocalCloud]:
+        """Start a local cloud, deploy `template` on it, yield it, and tear everything down after."""
+        with cls(**options) as cloud:
+            cloud.deploy(template, parameters, stack_name=stack_name)
+            yield cloud
+
+    # ---- deploy ----------------------------------------------------------------------------------------
+    def deploy(
+        self,
+        template: str | Path,
+        parameters: dict[str, str] | None = None,
+        *,
+        stack_name: str = "cd4ml",
+        progress: Callable[[str], None] | None = None,
+    ) -> Stack:
+        if self._server is None:
+            raise LocalCloudError("start the local cloud before deploying")
+        path = Path(template).resolve()
+        document = load_template(path)
+        transformed = transform_template(document, dict(parameters or {}), path.parent, self.region)
+        stack = Deployer(self, stack_name, transformed, dict(parameters or {})).deploy(progress)
+        self.stacks[stack_name] = stack
+        return stack
+
+    @property
+    def stack(self) -> Stack:
+        if len(self.stacks) != 1:
+            raise LocalCloudError(f"{len(self.stacks)} stacks are deployed; pick one from cloud.stacks")
+        return next(iter(self.stacks.values()))
+
+    # ---- conveniences for tests and the CLI ------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        """A boto3 client bound to the local cloud (shared and thread-safe)."""
+        return self.clients(service)
+
+    def environment(self) -> dict[str, str]:
+        """Variables that point the AWS CLI and SDKs at this local cloud."""
+        return local_environment(self.endpoint_url, self.region)
+
+    def physical_id(self, logical_id: str) -> str:
+        return self.stack.physical_id(logical_id)
+
+    def attribute(self, logical_id: str, name: str) -> Any:
+        return self.stack.resources[logical_id].attributes[name]
+
+    def invoke(self, logical_id_or_name: str, event: dict[str, Any] | str) -> Invocation:
+        """Invoke a function synchronously by logical id (or name), returning the runtime's outcome."""
+        name = (
+            self.stack.resources[logical_id_or_name].physical_id
+            if self.stacks and logical_id_or_name in self.stack.resources
+            else logical_id_or_name
+        )
+        payload = event if isinstance(event, str) else json.dumps(event)
+        return self.runtime.invoke(name, payload.encode("utf-8"))
+
+    def wait_for_execution(self, execution_arn: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Poll until an execution leaves RUNNING; return its description."""
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while True:
+            description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+            if description["status"] != "RUNNING":
+                return description
+            if time.monotonic() > deadline:
+                raise WaitTimeoutError(f"execution {execution_arn} still RUNNING after {timeout}s")
+            time.sleep(0.05)
+
+    def executions(self, state_machine_logical_id: str) -> list[dict[str, Any]]:
+        arn = self.physical_id(state_machine_logical_id)
+        result: list[dict[str, Any]] = self.client("stepfunctions").list_executions(stateMachineArn=arn)["executions"]
+        return result
+
+    def wait_for_executions(
+        self, state_machine_logical_id: str, count: int = 1, timeout: float = 60.0
+    ) -> list[dict[str, Any]]:
+        """Wait until `count` executions of a state machine exist and have all finished."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.router.wait_idle(max(deadline - time.monotonic(), 0.01))
+            executions = self.executions(state_machine_logical_id)
+            if len(executions) >= count:
+                return [
+                    self.wait_for_execution(e["executionArn"], max(deadline - time.monotonic(), 0.01))
+                    for e in executions
+                ]
+            if time.monotonic() > deadline:
+                raise WaitTimeoutError(
+                    f"{len(executions)} of {count} executions of {state_machine_logical_id} after {timeout}s"
+                )
+            time.sleep(0.05)
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Wait until no event delivery, asynchronous invocation or stream batch is pending."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimeoutError(f"the local cloud was still busy after {timeout}s")
+            quiet = (
+                self.router.wait_idle(remaining)
+                and self.runtime.wait_async_idle(max(deadline - time.monotonic(), 0.01))
+                and self.kinesis.wait_idle(max(deadline - time.monotonic(), 0.01))
+            )
+            if quiet and self.router.wait_idle(0.01) and self.runtime.pending_async == 0:
+                return
+
+    def _fire_schedule(self, rule: ScheduledRule, when: Any) -> None:
+        event = scheduled_event(rule, when, self.account_id, self.region)
+        self.router.fire_schedule(rule.name, rule.event_bus, event)
+
+    def advance(self, seconds: float = 0.0, **delta: float) -> None:
+        """Move a manual clock forward (firing due schedules) and wait for what that set off to be delivered."""
+        if not isinstance(self.clock, ManualClock):
+            raise LocalCloudError("advance() needs LocalCloud(clock=ManualClock())")
+        self.clock.advance(seconds, **delta)
+        self.router.wait_idle()
+
+
+def _sfn_backend(region: str) -> Any:
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    return stepfunctions_parser_backends[ACCOUNT_ID][region]

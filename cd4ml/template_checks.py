@@ -1,0 +1,82 @@
+"""Checks cfn-lint cannot make: ASL files lint, their `${...}` placeholders match DefinitionSubstitutions, the SAM
+transform accepts the template, and every local code path exists."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .localcloud.errors import LocalCloudError
+from .localcloud.template import load_template, transform_template
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+# statelint checks that Resource fields are URIs; a placeholder stands in for an ARN, so lint it as one.
+PLACEHOLDER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:placeholder"
+
+
+def check_state_machine(logical_id: str, props: dict[str, Any], base: Path) -> list[str]:
+    problems: list[str] = []
+    uri = props.get("DefinitionUri")
+    if not isinstance(uri, str):
+        return problems
+    path = (base / uri).resolve()
+    if not path.is_file():
+        return [f"{logical_id}: DefinitionUri {uri} does not exist"]
+    text = path.read_text(encoding="utf-8")
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        return [f"{path}: not valid JSON: {exc}"]
+    used = set(PLACEHOLDER.findall(text))
+    given = set((props.get("DefinitionSubstitutions") or {}).keys())
+    for name in sorted(used - given):
+        problems.append(f"{path.name}: ${{{name}}} has no DefinitionSubstitutions entry in {logical_id}")
+    for name in sorted(given - used):
+        problems.append(f"{logical_id}: DefinitionSubstitutions entry {name} is not used by {path.name}")
+    linted = PLACEHOLDER.sub(PLACEHOLDER_ARN, text)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("statelint")), linted],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        problems.append(f"{path.name}: statelint: {(result.stdout + result.stderr).strip()}")
+    return problems
+
+
+def check_template(path: Path) -> list[str]:
+    problems: list[str] = []
+    try:
+        document = load_template(path)
+    except LocalCloudError as exc:
+        return [str(exc)]
+    for logical_id, resource in document.get("Resources", {}).items():
+        if resource.get("Type") == "AWS::Serverless::StateMachine":
+            problems += check_state_machine(logical_id, resource.get("Properties") or {}, path.parent)
+    if not problems:
+        try:
+            transform_template(document, {}, path.parent, "us-east-1")
+        except LocalCloudError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    paths = [Path(p) for p in (argv if argv is not None else sys.argv[1:])] or [Path("template.yaml")]
+    failed = 0
+    for path in paths:
+        problems = check_template(path)
+        for problem in problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        failed += bool(problems)
+        print(f"{path}: {'FAILED' if problems else 'ok'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+"""Sleeps past its timeout."""
+
+import time
+
+
+def handler(event, context):
+    time.sleep(event.get("seconds", 5))
+    return {"slept": True}
