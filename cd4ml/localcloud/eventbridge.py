@@ -75,9 +75,11 @@ def render_input_template(template: str, paths: dict[str, str], event: dict[str,
     for name, path in paths.items():
         matches = parse(path).find(event)
         values[name] = matches[0].value if matches else None
-    values["aws.events.event"] = event
-    values["aws.events.event.json"] = event
+    original = {k: v for k, v in event.items() if not k.startswith("_")}
+    values["aws.events.event"] = original
+    values["aws.events.event.json"] = original
     values["aws.events.rule-arn"] = event.get("_rule_arn", "")
+    values["aws.events.rule-name"] = str(event.get("_rule_arn", "")).rsplit("/", 1)[-1]
     values["aws.events.event.ingestion-time"] = event.get("time", "")
 
     out: list[str] = []
