@@ -26,8 +26,10 @@ def test_input_transformer_inserts_strings_inside_quotes_and_json_outside():
     }
 
 
-def test_input_transformer_can_produce_plain_text():
-    assert render_input_template("Upload to <bucket>", {"bucket": "$.detail.bucket.name"}, EVENT) == "Upload to raw"
+def test_input_transformer_can_produce_a_string_as_aws_documents():
+    # AWS's documented form for text output: the template is a quoted JSON string with placeholders inside
+    result = render_input_template('"Upload to <bucket>"', {"bucket": "$.detail.bucket.name"}, EVENT)
+    assert result == '"Upload to raw"'
 
 
 def test_input_path_and_constant_input():
