@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -37,6 +38,10 @@ def _env() -> dict[str, str]:
     """The caller's environment, minus anything that could point the CLI or its functions at a real AWS."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PYTHONUNBUFFERED"] = "1"
+    if env.pop("PYTHONDONTWRITEBYTECODE", None):
+        # Each command is a fresh interpreter importing moto (~1500 modules): without bytecode it recompiles them
+        # every time. Cache the bytecode outside the source tree rather than not at all.
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "cd4ml-test-pycache")
     return env
 
 

@@ -1,0 +1,54 @@
+"""Canaries for the private moto internals the local cloud hooks into: an upgrade that moves them fails here."""
+
+import inspect
+from importlib.metadata import version
+
+
+def _parameters(function):
+    return list(inspect.signature(function).parameters)
+
+
+def test_moto_is_the_pinned_version():
+    assert version("moto") == "5.2.5", "the local cloud hooks private moto classes; re-check every hook below"
+
+
+def test_lambda_invoke_hook_point():
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    assert _parameters(LambdaSimpleBackend.invoke)[:6] == [
+        "self",
+        "function_name",
+        "qualifier",
+        "body",
+        "headers",
+        "response_headers",
+    ]
+
+
+def test_eventbridge_hook_points():
+    from moto.events.models import EventPattern, EventsBackend, Rule
+
+    assert _parameters(Rule.send_to_targets)[:3] == ["self", "original_event", "transform_input"]
+    assert _parameters(EventsBackend.put_events)[:2] == ["self", "events"]
+    assert hasattr(EventPattern, "matches_event") and hasattr(EventPattern, "get_pattern")
+
+
+def test_s3_hook_points():
+    import moto.s3.notifications as notifications
+    from moto.s3.models import FakeBucket
+
+    assert _parameters(notifications._send_event_bridge_message) == ["account_id", "bucket", "event_name", "key"]
+    assert _parameters(FakeBucket.get_permission) == ["self", "action", "resource"]
+
+
+def test_step_functions_hook_points():
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    assert _parameters(Execution.start) == ["self"]
+    assert _parameters(BaseExecutionWorkerCommunication.terminated) == ["self"]
+    assert stepfunctions_parser_backends is not None
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    # the interpreter reaches Lambda through boto3 at localhost:$MOTO_PORT
+    assert "moto_server_port" in inspect.getsource(boto_client)
