@@ -74,7 +74,10 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _invoke(args: argparse.Namespace) -> int:
-    event_text = Path(args.event).read_text(encoding="utf-8") if args.event else "{}"
+    try:
+        event_text = Path(args.event).read_text(encoding="utf-8") if args.event else "{}"
+    except OSError as exc:
+        raise SystemExit(f"{args.event}: cannot read the event file: {exc.strerror or exc}") from exc
     try:
         json.loads(event_text)
     except ValueError as exc:

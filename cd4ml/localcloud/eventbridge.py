@@ -8,6 +8,7 @@ targets moto cannot reach, asynchronously as EventBridge does.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import queue
@@ -408,6 +409,7 @@ def install(router_for: Callable[[], EventRouter | None]) -> None:
         return
     original_send = events_models.Rule.send_to_targets
 
+    @functools.wraps(original_send)
     def send_to_targets(self: Any, event: dict[str, Any], transform_input: bool = True) -> None:
         router = router_for()
         if router is None:
@@ -420,6 +422,7 @@ def install(router_for: Callable[[], EventRouter | None]) -> None:
 
     original_put_events = events_models.EventsBackend.put_events
 
+    @functools.wraps(original_put_events)
     def put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         router = router_for()
         if router is None:
@@ -445,6 +448,7 @@ def install(router_for: Callable[[], EventRouter | None]) -> None:
 
     original_s3 = s3_notifications._send_event_bridge_message
 
+    @functools.wraps(original_s3)
     def send_event_bridge_message(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
         router = router_for()
         if router is None:

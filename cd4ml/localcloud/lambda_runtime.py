@@ -7,6 +7,7 @@ Timeouts kill the worker; asynchronous invocations retry and honour destinations
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -287,7 +288,12 @@ class LambdaRuntime:
         except TimeoutError:
             reusable = False
             message = f"RequestId: {request_id} Error: Task timed out after {spec.timeout_s:.2f} seconds"
-            _append_log(self.log_dir / f"{spec.name}.log", f"{datetime.now(UTC).isoformat()} {message}\n")
+            _append_log(
+                self.log_dir / f"{spec.name}.log",
+                f"{datetime.now(UTC).isoformat()} {message}\nEND RequestId: {request_id}\n"
+                f"REPORT RequestId: {request_id}\tDuration: {spec.timeout_s * 1000:.2f} ms\t"
+                f"Memory Size: {spec.memory_mb} MB\tStatus: timeout\n",
+            )
             outcome = _failed(request_id, "Sandbox.Timedout", message)
         except _WorkerGone as exc:
             reusable = False
@@ -532,6 +538,7 @@ def install(runtime_for: Callable[[], LambdaRuntime | None]) -> None:
         return
     original = LambdaSimpleBackend.invoke
 
+    @functools.wraps(original)
     def invoke(
         self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
     ) -> bytes | str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 from typing import Any
 
@@ -73,6 +74,7 @@ def install() -> None:
     if getattr(FakeBucket.get_permission, "_cd4ml_hook", False):
         return
 
+    @functools.wraps(FakeBucket.get_permission)
     def get_permission(self: Any, action: str, resource: str) -> Any:
         if self.policy is None:
             return PermissionResult.NEUTRAL

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .eventbridge import EventRouter
@@ -25,9 +26,9 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def status_event_detail(execution: Any) -> dict[str, Any]:
+def status_event_detail(execution: Any, status: str | None = None) -> dict[str, Any]:
     """`Step Functions Execution Status Change` detail, in the shape AWS documents."""
-    status = execution.exec_status.value if execution.exec_status else "RUNNING"
+    status = status or (execution.exec_status.value if execution.exec_status else "RUNNING")
     terminal = status in TERMINAL
     output = _text(execution.output) if status == "SUCCEEDED" else None
     return {
@@ -55,22 +56,25 @@ def install(router_for: Callable[[], EventRouter | None]) -> None:
     original_start = execution_module.Execution.start
     original_terminated = execution_module.BaseExecutionWorkerCommunication.terminated
 
-    def emit(execution: Any) -> None:
+    def emit(execution: Any, status: str | None = None) -> None:
         router = router_for()
         if router is None:
             return
         try:
-            detail = status_event_detail(execution)
+            detail = status_event_detail(execution, status)
             router.put_event(
                 "aws.states", "Step Functions Execution Status Change", detail, resources=[execution.exec_arn]
             )
         except Exception:
             log.exception("status event for %s could not be emitted", getattr(execution, "exec_arn", "?"))
 
+    @functools.wraps(original_start)
     def start(self: Any) -> None:
+        # RUNNING goes out before the worker thread exists, so it always precedes the terminal event
+        emit(self, "RUNNING")
         original_start(self)
-        emit(self)
 
+    @functools.wraps(original_terminated)
     def terminated(self: Any) -> None:
         original_terminated(self)
         emit(self.execution)
@@ -78,3 +82,65 @@ def install(router_for: Callable[[], EventRouter | None]) -> None:
     start._cd4ml_hook = True  # type: ignore[attr-defined]
     execution_module.Execution.start = start  # type: ignore[method-assign]
     execution_module.BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+    _fix_callback_errors()
+
+
+def _fix_callback_errors() -> None:
+    """moto 5.2.5 drops `cause` in SendTaskFailure and `error`/`cause` in StopExecution, and reports a missed
+    heartbeat as States.Timeout; the pipelines' Catch clauses depend on all three, so they are mended here."""
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.responses import ActionResult, EmptyResult, StepFunctionResponse
+
+    original_from_error = StateTask._from_error
+
+    @functools.wraps(original_from_error)
+    def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if isinstance(ex, HeartbeatTimeoutError):
+            name = StatesErrorNameType.StatesHeartbeatTimeout
+            return FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=name),
+                event_type=HistoryEventType.TaskTimedOut,
+                event_details=EventDetails(  # type: ignore[typeddict-item]
+                    taskTimedOutEventDetails=TaskTimedOutEventDetails(error=name.to_name())
+                ),
+            )
+        return original_from_error(self, env, ex)
+
+    StateTask._from_error = from_error  # type: ignore[method-assign]
+
+    @functools.wraps(StepFunctionResponse.send_task_failure)
+    def send_task_failure(self: Any) -> Any:
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    original_stop = StepFunctionResponse.stop_execution
+
+    @functools.wraps(original_stop)
+    def stop_execution(self: Any) -> Any:
+        arn = self._get_param("executionArn")
+        backend = self.stepfunction_backend
+        try:
+            machine = backend._get_state_machine_for_execution(arn)
+        except Exception:
+            return original_stop(self)  # answers with the error AWS gives
+        execution = next((e for e in machine.executions if getattr(e, "exec_arn", None) == arn), None)
+        if execution is None or not hasattr(execution, "exec_worker"):
+            return original_stop(self)
+        execution.stop(
+            stop_date=datetime.now(UTC), error=self._get_param("error") or "", cause=self._get_param("cause") or ""
+        )
+        return ActionResult({"stopDate": execution.stop_date or datetime.now(UTC)})
+
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+    StepFunctionResponse.stop_execution = stop_execution  # type: ignore[method-assign]

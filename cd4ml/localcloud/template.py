@@ -70,7 +70,10 @@ _CfnLoader.add_multi_constructor("!", _construct_tag)
 
 
 def load_template(path: Path) -> dict[str, Any]:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TemplateError(f"{path}: cannot read the template: {exc.strerror or exc}") from exc
     try:
         document = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_CfnLoader)
     except (yaml.YAMLError, ValueError) as exc:

@@ -52,3 +52,14 @@ def test_step_functions_hook_points():
 
     # the interpreter reaches Lambda through boto3 at localhost:$MOTO_PORT
     assert "moto_server_port" in inspect.getsource(boto_client)
+
+
+def test_step_functions_callback_fix_points():
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    assert _parameters(StateTask._from_error) == ["self", "env", "ex"]
+    assert issubclass(HeartbeatTimeoutError, TimeoutError)
+    assert _parameters(StepFunctionResponse.send_task_failure) == ["self"]
+    assert _parameters(StepFunctionResponse.stop_execution) == ["self"]
