@@ -58,6 +58,7 @@ class FunctionSpec:
     role_arn: str = ""
     reserved_concurrency: int | None = None
     async_config: AsyncConfig = field(default_factory=AsyncConfig)
+    code_sha: str | None = None  # set for functions uploaded through the API; None for template code folders
 
 
 @dataclass
@@ -232,6 +233,41 @@ class LambdaRuntime:
             self._pools[spec.name] = _Pool(spec)
         if old:
             self._drain_pool(old)
+
+    def adopt(self, function: Any) -> None:
+        """Register a function created through the Lambda API (zip upload), not from a template.
+
+        Its code is unpacked under the work directory, once per code version (CodeSha256)."""
+        name = function.function_name
+        with self._lock:
+            pool = self._pools.get(name)
+        code_sha = getattr(function, "code_sha_256", "")
+        if pool is not None and (pool.spec.code_sha is None or pool.spec.code_sha == code_sha):
+            return
+        code_bytes = getattr(function, "code_bytes", b"")
+        if not code_bytes:
+            return  # no zip to run (an image function); invoke reports the function as unavailable
+        code_dir = self.log_dir.parent / "api-functions" / name / code_sha.replace("/", "_")[:16]
+        if not code_dir.exists():
+            import io
+            import zipfile
+
+            with zipfile.ZipFile(io.BytesIO(code_bytes)) as archive:
+                archive.extractall(code_dir)
+        self.register(
+            FunctionSpec(
+                name=name,
+                arn=function.function_arn,
+                handler=function.handler,
+                code_dir=code_dir,
+                runtime=function.run_time or "python3.11",
+                environment={k: str(v) for k, v in (function.environment_vars or {}).items()},
+                timeout_s=float(function.timeout or 3),
+                memory_mb=int(function.memory_size or 128),
+                role_arn=function.role,
+                code_sha=code_sha,
+            )
+        )
 
     def functions(self) -> list[FunctionSpec]:
         with self._lock:
@@ -545,7 +581,8 @@ def install(runtime_for: Callable[[], LambdaRuntime | None]) -> None:
         runtime = runtime_for()
         if runtime is None:
             return original(self, function_name, qualifier, body, headers, response_headers)
-        self.get_function(function_name, qualifier)  # raises ResourceNotFoundException like AWS
+        function = self.get_function(function_name, qualifier)  # raises ResourceNotFoundException like AWS
+        runtime.adopt(function)
         payload = body if isinstance(body, (bytes, str)) and body else b"{}"
         invocation_type = headers.get("X-Amz-Invocation-Type", "RequestResponse")
         if invocation_type == "DryRun":

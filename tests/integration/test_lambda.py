@@ -1,8 +1,10 @@
 """Lambda on the local cloud: real handlers from CodeUri, layers, environment, context, errors, timeouts, async."""
 
 import base64
+import io
 import json
 import time
+import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
@@ -122,3 +124,26 @@ def test_async_failure_without_destination_goes_to_the_dead_letter_queue(core_cl
     attributes = messages[0]["MessageAttributes"]
     assert attributes["ErrorMessage"]["StringValue"] == "failure for 9"
     assert attributes["RequestID"]["StringValue"]
+
+
+def test_function_created_through_the_api_from_a_zip_runs_its_code(core_cloud):
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr(
+            "handler.py",
+            "import os\n\n"
+            "def main(event, context):\n"
+            "    return {'twice': event['n'] * 2, 'colour': os.environ['COLOUR']}\n",
+        )
+    lam = core_cloud.client("lambda")
+    lam.create_function(
+        FunctionName="uploaded-by-hand",
+        Runtime="python3.11",
+        Role=core_cloud.attribute("EchoFunctionRole", "Arn"),
+        Handler="handler.main",
+        Code={"ZipFile": archive.getvalue()},
+        Environment={"Variables": {"COLOUR": "teal"}},
+    )
+
+    response = lam.invoke(FunctionName="uploaded-by-hand", Payload=b'{"n": 21}')
+    assert json.loads(response["Payload"].read()) == {"twice": 42, "colour": "teal"}
