@@ -93,7 +93,7 @@ class LocalCloud:
         )
         self.destinations = Destinations(self.clients, self.runtime.invoke_async)
         self.runtime.destinations = self.destinations
-        self.router = EventRouter(self.clients, self.runtime, self.account_id, self.region)
+        self.router = EventRouter(self.clients, self.runtime, self.destinations, self.account_id, self.region)
         self.kinesis = KinesisPoller(self.clients, self.runtime, self.destinations, self.region)
         self.scheduler = Scheduler(self.clock, self._fire_schedule)
         lambda_runtime.install(_active_runtime)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .aws import ClientFactory
+from .destinations import Destinations
 from .lambda_runtime import LambdaRuntime
 
 log = logging.getLogger(__name__)
@@ -115,9 +116,12 @@ def render_input_template(template: str, paths: dict[str, str], event: dict[str,
 class EventRouter:
     """Matches events to rules (through moto) and delivers them to targets on a background thread."""
 
-    def __init__(self, clients: ClientFactory, runtime: LambdaRuntime, account_id: str, region: str) -> None:
+    def __init__(
+        self, clients: ClientFactory, runtime: LambdaRuntime, destinations: Destinations, account_id: str, region: str
+    ) -> None:
         self.clients = clients
         self.runtime = runtime
+        self.destinations = destinations
         self.account_id = account_id
         self.region = region
         self.deliveries: deque[Delivery] = deque(maxlen=10000)
@@ -222,61 +226,50 @@ class EventRouter:
             if target.get("InputTransformer")
             else transform_input(target, event)
         )
+
+        def record(outcome: str, detail: str = "") -> None:
+            self._record(
+                Delivery(
+                    event.get("id", ""),
+                    event.get("source", ""),
+                    event.get("detail-type", ""),
+                    rule.name,
+                    target_arn,
+                    outcome,
+                    detail,
+                )
+            )
+
         last_error = ""
         for attempt in range(LOCAL_TARGET_RETRIES):
             try:
-                detail = self._send(target, payload)
-                self._record(
-                    Delivery(
-                        event.get("id", ""),
-                        event.get("source", ""),
-                        event.get("detail-type", ""),
-                        rule.name,
-                        target_arn,
-                        "delivered",
-                        detail,
-                    )
-                )
+                record("delivered", self._send(target, payload))
                 return
             except Exception as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
                 log.warning(
-                    "rule %s: target %s failed (attempt %d): %s",
-                    rule.name,
-                    target_arn,
-                    attempt + 1,
-                    last_error,
+                    "rule %s: target %s failed (attempt %d): %s", rule.name, target_arn, attempt + 1, last_error
                 )
                 time.sleep(0.05 * (2**attempt))
         dead_letter = (target.get("DeadLetterConfig") or {}).get("Arn")
-        outcome = f"failed: {last_error}"
-        if dead_letter:
-            try:
-                sqs = self.clients("sqs")
-                url = sqs.get_queue_url(QueueName=dead_letter.split(":")[5])["QueueUrl"]
-                sqs.send_message(
-                    QueueUrl=url,
-                    MessageBody=json.dumps(event),
-                    MessageAttributes={
-                        "ERROR_CODE": {"DataType": "String", "StringValue": last_error.split(":")[0]},
-                        "ERROR_MESSAGE": {"DataType": "String", "StringValue": last_error[:1024]},
-                        "RULE_ARN": {"DataType": "String", "StringValue": rule.arn},
-                        "TARGET_ARN": {"DataType": "String", "StringValue": target_arn},
-                    },
-                )
-                outcome = f"dead-lettered: {last_error}"
-            except Exception as exc:
-                log.error("rule %s: dead-letter queue %s unreachable: %s", rule.name, dead_letter, exc)
-        self._record(
-            Delivery(
-                event.get("id", ""),
-                event.get("source", ""),
-                event.get("detail-type", ""),
-                rule.name,
-                target_arn,
-                outcome,
+        if not dead_letter:
+            record(f"failed: {last_error}")
+            return
+        try:
+            self.destinations.send(
+                dead_letter,
+                event,
+                message_attributes={
+                    "ERROR_CODE": last_error.split(":")[0],
+                    "ERROR_MESSAGE": last_error[:1024],
+                    "RULE_ARN": rule.arn,
+                    "TARGET_ARN": target_arn,
+                },
             )
-        )
+            record(f"dead-lettered: {last_error}")
+        except Exception as exc:
+            log.error("rule %s: dead-letter queue %s unreachable: %s", rule.name, dead_letter, exc)
+            record(f"failed: {last_error}; dead-letter queue unreachable: {exc}")
 
     def _send(self, target: dict[str, Any], payload: str) -> str:
         target_arn: str = target["Arn"]

@@ -352,16 +352,16 @@ class LambdaRuntime:
             pool.busy += 1
             if pool.idle:
                 return pool.idle.pop(), False
+        worker: _Worker | None = None
         try:
             worker = _Worker(pool.spec, self.base_env, self.log_dir)
             worker.wait_ready()
             return worker, True
-        except (TimeoutError, _WorkerGone) as exc:
+        except (TimeoutError, _WorkerGone, OSError) as exc:
+            # the invoke then answers Runtime.ExitError, and the next one tries a fresh environment
             log.error("function %s failed to start its runtime: %s", pool.spec.name, exc)
-            try:
+            if worker is not None:
                 worker.kill()
-            except UnboundLocalError:
-                pass
             return None, True
 
     def _release(self, pool: _Pool, worker: _Worker | None, reusable: bool) -> None:

@@ -144,3 +144,23 @@ def test_failed_execution_carries_error_and_cause_in_its_status_event(core_cloud
     assert events[-1]["detail"]["status"] == "FAILED"
     assert events[-1]["detail"]["error"] == "Pipeline.Failed"
     assert events[-1]["detail"]["cause"] == "the failer failed"
+
+
+def test_undeliverable_event_goes_to_the_targets_dead_letter_queue(core_cloud):
+    result = core_cloud.client("events").put_events(
+        Entries=[{"Source": "cd4ml.tests", "DetailType": "Broken", "Detail": json.dumps({"n": 1})}]
+    )
+    event_id = result["Entries"][0]["EventId"]
+    core_cloud.wait_idle()
+
+    sqs = core_cloud.client("sqs")
+    [message] = sqs.receive_message(
+        QueueUrl=core_cloud.physical_id("TargetDeadLetterQueue"), WaitTimeSeconds=2, MessageAttributeNames=["All"]
+    )["Messages"]
+    assert json.loads(message["Body"])["id"] == event_id
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert attributes["RULE_ARN"] == core_cloud.attribute("BrokenTargetRule", "Arn")
+    assert attributes["TARGET_ARN"].endswith(":stateMachine:does-not-exist")
+    assert attributes["ERROR_CODE"] == "StateMachineDoesNotExist"
+    [delivery] = [d for d in core_cloud.router.deliveries if d.event_id == event_id]
+    assert delivery.outcome.startswith("dead-lettered: StateMachineDoesNotExist")
