@@ -29,18 +29,29 @@ def local_environment(endpoint_url: str, region: str) -> dict[str, str]:
     }
 
 
+_SESSIONS: dict[str, boto3.session.Session] = {}
+_SESSION_LOCK = threading.Lock()  # botocore sessions are not safe for concurrent client creation
+
+
+def _session(region: str) -> boto3.session.Session:
+    """One session per region for the whole process: it caches the parsed service models (seconds of work)."""
+    with _SESSION_LOCK:
+        if region not in _SESSIONS:
+            _SESSIONS[region] = boto3.session.Session(region_name=region, **LOCAL_CREDENTIALS)
+        return _SESSIONS[region]
+
+
 class ClientFactory:
     """One boto3 client per (service, thread-safe) bound to the local endpoint; clients are thread-safe, reuse them."""
 
     def __init__(self, endpoint_url: str, region: str) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
-        self._session = boto3.session.Session(region_name=region, **LOCAL_CREDENTIALS)
+        self._session = _session(region)
         self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
 
     def __call__(self, service: str) -> Any:
-        with self._lock:
+        with _SESSION_LOCK:
             client = self._clients.get(service)
             if client is None:
                 client = self._session.client(

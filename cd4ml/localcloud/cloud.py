@@ -6,14 +6,16 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import eventbridge, lambda_runtime, s3, stepfunctions
+from . import eventbridge, lambda_runtime, s3, sns, stepfunctions
 from .aws import ACCOUNT_ID, DEFAULT_REGION, ClientFactory, local_environment
 from .clock import Clock, ManualClock
 from .deployer import Deployer, Stack
@@ -50,6 +52,7 @@ class LocalCloud:
         clock: Clock | None = None,
         work_dir: Path | None = None,
         async_retry_delays_s: tuple[float, ...] = (1.0, 2.0),
+        stream_poll_interval_s: float = 0.1,
     ) -> None:
         self.host = host
         self.port = port
@@ -59,6 +62,7 @@ class LocalCloud:
         self._own_work_dir = work_dir is None
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="cd4ml-localcloud-")).resolve()
         self.async_retry_delays_s = async_retry_delays_s
+        self.stream_poll_interval_s = stream_poll_interval_s
         self.layer_dirs: dict[str, Path] = {}
         self.stacks: dict[str, Stack] = {}
         self._server: Any = None
@@ -94,12 +98,15 @@ class LocalCloud:
         self.destinations = Destinations(self.clients, self.runtime.invoke_async)
         self.runtime.destinations = self.destinations
         self.router = EventRouter(self.clients, self.runtime, self.destinations, self.account_id, self.region)
-        self.kinesis = KinesisPoller(self.clients, self.runtime, self.destinations, self.region)
+        self.kinesis = KinesisPoller(
+            self.clients, self.runtime, self.destinations, self.region, poll_interval_s=self.stream_poll_interval_s
+        )
         self.scheduler = Scheduler(self.clock, self._fire_schedule)
         lambda_runtime.install(_active_runtime)
         eventbridge.install(_active_router)
         stepfunctions.install(_active_router)
         s3.install()
+        sns.install(_active_runtime)
         _ACTIVE = self
         self.scheduler.start()
         return self
@@ -114,13 +121,24 @@ class LocalCloud:
         self.router.close()
         self.runtime.close()
         _ACTIVE = None
-        self._server.stop()
-        self._server = None
+        self._stop_server()
         from moto.moto_api._internal.models import moto_api_backend
 
         moto_api_backend.reset()
         if self._own_work_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _stop_server(self) -> None:
+        """werkzeug's serve loop looks for a shutdown request every 0.5 s; a connection wakes it at once."""
+        server, self._server = self._server, None
+        stopper = threading.Thread(target=server.stop, name="moto-server-stop", daemon=True)
+        stopper.start()
+        while stopper.is_alive():
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.2).close()
+            except OSError:
+                pass
+            stopper.join(0.02)
 
     def _stop_executions(self) -> None:
         """Running executions are threads of this process: end them before the backends go."""

@@ -565,10 +565,16 @@ def _log_tail(path: Path, limit: int = 4096) -> str:
 
 
 def install(runtime_for: Callable[[], LambdaRuntime | None]) -> None:
-    """Route moto's Lambda Invoke (the API, Step Functions tasks, SNS) to the active runtime."""
+    """Route moto's Lambda Invoke (the API and Step Functions tasks) to the active runtime."""
     import base64
 
+    from moto.awslambda.models import LambdaBackend
     from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def send_kinesis_message(self: Any, *args: Any, **kwargs: Any) -> None:
+        """moto would push each record to its Docker-based Lambda; the local KinesisPoller delivers batches."""
+
+    LambdaBackend.send_kinesis_message = send_kinesis_message  # type: ignore[method-assign]
 
     if getattr(LambdaSimpleBackend.invoke, "_cd4ml_hook", False):
         return

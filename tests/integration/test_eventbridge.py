@@ -164,3 +164,23 @@ def test_undeliverable_event_goes_to_the_targets_dead_letter_queue(core_cloud):
     assert attributes["ERROR_CODE"] == "StateMachineDoesNotExist"
     [delivery] = [d for d in core_cloud.router.deliveries if d.event_id == event_id]
     assert delivery.outcome.startswith("dead-lettered: StateMachineDoesNotExist")
+
+
+def test_lambda_subscribed_to_a_topic_receives_the_sns_event(core_cloud):
+    topic = core_cloud.physical_id("AlertsTopic")
+    message_id = core_cloud.client("sns").publish(
+        TopicArn=topic,
+        Message="drift detected",
+        Subject="monitoring",
+        MessageAttributes={"severity": {"DataType": "String", "StringValue": "high"}},
+    )["MessageId"]
+
+    _, event = _wait_for_item(
+        core_cloud, lambda pk, e: e.get("Records", [{}])[0].get("Sns", {}).get("MessageId") == message_id
+    )
+    [record] = event["Records"]
+    assert record["EventSource"] == "aws:sns"
+    assert record["EventSubscriptionArn"].startswith(topic + ":")
+    assert record["Sns"]["TopicArn"] == topic
+    assert record["Sns"]["Message"] == "drift detected" and record["Sns"]["Subject"] == "monitoring"
+    assert record["Sns"]["MessageAttributes"] == {"severity": {"Type": "String", "Value": "high"}}

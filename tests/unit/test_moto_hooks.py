@@ -63,3 +63,15 @@ def test_step_functions_callback_fix_points():
     assert issubclass(HeartbeatTimeoutError, TimeoutError)
     assert _parameters(StepFunctionResponse.send_task_failure) == ["self"]
     assert _parameters(StepFunctionResponse.stop_execution) == ["self"]
+
+
+def test_delivery_paths_moto_would_send_to_docker():
+    from moto.awslambda.models import LambdaBackend
+    from moto.sns.models import Subscription
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    assert _parameters(Subscription.publish)[:5] == ["self", "message", "message_id", "subject", "message_attributes"]
+    assert hasattr(LambdaBackend, "send_kinesis_message")
+    assert _parameters(lambda_eval_utils.boto_client_for) == ["region", "service", "state_credentials"]
+    assert _parameters(StepFunctionsParserBackend.start_execution)[:3] == ["self", "state_machine_arn", "name"]
