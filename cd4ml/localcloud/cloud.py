@@ -77,6 +77,8 @@ class LocalCloud:
         from moto.moto_api._internal.models import moto_api_backend
         from moto.server import ThreadedMotoServer
 
+        if self.port:
+            _check_port_free(self.host, self.port)
         default_user_config["lambda"] = {"use_docker": False}
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         moto_api_backend.reset()
@@ -289,6 +291,17 @@ class LocalCloud:
             raise LocalCloudError("advance() needs LocalCloud(clock=ManualClock())")
         self.clock.advance(seconds, **delta)
         self.router.wait_idle()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """moto's server thread dies silently on a taken port and its start() then waits forever: check first."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise LocalCloudError(
+                f"cannot serve on {host}:{port}: {exc.strerror or exc} (is another one running?)"
+            ) from exc
 
 
 def _sfn_backend(region: str) -> Any:

@@ -181,12 +181,18 @@ class Deployer:
         return order
 
     def check_supported(self) -> None:
-        """Fail before creating anything if any resource type is not supported."""
+        """Fail before creating anything if a resource type is not supported or a reference leads nowhere."""
+        known = set(self.template.resources) | set(self.template.parameters) | set(PSEUDO_PARAMETERS)
         for logical_id, resource in self.template.resources.items():
             kind = resource.get("Type", "")
             if kind not in _HANDLERS and kind not in _RECORDED_ONLY:
                 raise UnsupportedResourceError(
                     logical_id, kind, f"supported types are: {', '.join(supported_resource_types())}"
+                )
+            missing = references(resource.get("Properties", {})) - known
+            if missing:
+                raise TemplateError(
+                    f"resource {logical_id!r} refers to {', '.join(sorted(missing))}: no such resource or parameter"
                 )
 
     def deploy(self, progress: Callable[[str], None] | None = None) -> Stack:

@@ -74,3 +74,16 @@ def test_overridden_parameters_flow_into_conditions_and_functions(core_template)
     assert body["stage"] == "prod"
     assert body["prod"] == "yes"
     assert body["shout"] == "BONJOUR!"
+
+
+def test_a_port_already_in_use_is_a_clear_error():
+    import socket
+
+    from cd4ml.localcloud import LocalCloudError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(LocalCloudError, match=f"cannot serve on 127.0.0.1:{port}"):
+            LocalCloud(port=port).start()
