@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import eventbridge, lambda_runtime, s3, sns, stepfunctions
+from . import eventbridge, lambda_runtime, s3, sagemaker_endpoints, sagemaker_jobs, sns, stepfunctions
 from .aws import ACCOUNT_ID, DEFAULT_REGION, ClientFactory, local_environment
 from .clock import Clock, ManualClock
 from .deployer import Deployer, Stack
@@ -38,6 +38,14 @@ def _active_router() -> EventRouter | None:
 
 def _active_runtime() -> LambdaRuntime | None:
     return _ACTIVE.runtime if _ACTIVE is not None else None
+
+
+def _active_jobs() -> sagemaker_jobs.SageMakerJobs | None:
+    return _ACTIVE.sagemaker_jobs if _ACTIVE is not None else None
+
+
+def _active_endpoints() -> sagemaker_endpoints.SageMakerEndpoints | None:
+    return _ACTIVE.sagemaker_endpoints if _ACTIVE is not None else None
 
 
 class LocalCloud:
@@ -104,11 +112,15 @@ class LocalCloud:
             self.clients, self.runtime, self.destinations, self.region, poll_interval_s=self.stream_poll_interval_s
         )
         self.scheduler = Scheduler(self.clock, self._fire_schedule)
+        self.sagemaker_jobs = sagemaker_jobs.SageMakerJobs(self)
+        self.sagemaker_endpoints = sagemaker_endpoints.SageMakerEndpoints(self)
         lambda_runtime.install(_active_runtime)
         eventbridge.install(_active_router)
         stepfunctions.install(_active_router)
         s3.install()
         sns.install(_active_runtime)
+        sagemaker_jobs.install(_active_jobs)
+        sagemaker_endpoints.install(_active_endpoints)
         _ACTIVE = self
         self.scheduler.start()
         return self
@@ -118,6 +130,8 @@ class LocalCloud:
         if self._server is None:
             return
         self.scheduler.close()
+        self.sagemaker_endpoints.close()
+        self.sagemaker_jobs.close()
         self.kinesis.close()
         self._stop_executions()
         self.router.close()
