@@ -15,7 +15,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import eventbridge, lambda_runtime, s3, sagemaker_endpoints, sagemaker_jobs, sns, stepfunctions
+from . import (
+    eventbridge,
+    lambda_runtime,
+    s3,
+    sagemaker_endpoints,
+    sagemaker_jobs,
+    sagemaker_registry,
+    sns,
+    stepfunctions,
+)
 from .aws import ACCOUNT_ID, DEFAULT_REGION, ClientFactory, local_environment
 from .clock import Clock, ManualClock
 from .deployer import Deployer, Stack
@@ -119,6 +128,7 @@ class LocalCloud:
         stepfunctions.install(_active_router)
         s3.install()
         sns.install(_active_runtime)
+        sagemaker_registry.install(_active_router)
         sagemaker_jobs.install(_active_jobs)
         sagemaker_endpoints.install(_active_endpoints)
         _ACTIVE = self

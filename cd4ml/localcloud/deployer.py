@@ -872,6 +872,20 @@ def _kms_alias(d: Deployer, logical_id: str, p: dict[str, Any]) -> DeployedResou
     return DeployedResource(logical_id, "AWS::KMS::Alias", p["AliasName"], p["AliasName"])
 
 
+@handles("AWS::SageMaker::ModelPackageGroup")
+def _model_package_group(d: Deployer, logical_id: str, p: dict[str, Any]) -> DeployedResource:
+    name = p.get("ModelPackageGroupName") or d.name_for(logical_id, 63)
+    args: dict[str, Any] = {"ModelPackageGroupName": name}
+    if p.get("ModelPackageGroupDescription"):
+        args["ModelPackageGroupDescription"] = p["ModelPackageGroupDescription"]
+    if _tags(p):
+        args["Tags"] = _tags(p)
+    group_arn = d.clients("sagemaker").create_model_package_group(**args)["ModelPackageGroupArn"]
+    return DeployedResource(
+        logical_id, "AWS::SageMaker::ModelPackageGroup", name, group_arn, {"ModelPackageGroupArn": group_arn}
+    )
+
+
 @handles("AWS::SSM::Parameter")
 def _ssm_parameter(d: Deployer, logical_id: str, p: dict[str, Any]) -> DeployedResource:
     name = p.get("Name") or d.name_for(logical_id, 128)

@@ -75,3 +75,19 @@ def test_delivery_paths_moto_would_send_to_docker():
     assert hasattr(LambdaBackend, "send_kinesis_message")
     assert _parameters(lambda_eval_utils.boto_client_for) == ["region", "service", "state_credentials"]
     assert _parameters(StepFunctionsParserBackend.start_execution)[:3] == ["self", "state_machine_arn", "name"]
+
+
+def test_model_registry_hook_points():
+    from moto.sagemaker.models import ModelPackage, SageMakerModelBackend
+
+    assert _parameters(SageMakerModelBackend.update_model_package) == [
+        "self",
+        "model_package_arn",
+        "model_approval_status",
+        "approval_description",
+        "customer_metadata_properties",
+        "customer_metadata_properties_to_remove",
+        "additional_inference_specifications_to_add",
+    ]
+    assert "model_package_group_name" in _parameters(SageMakerModelBackend.create_model_package)
+    assert hasattr(ModelPackage, "gen_response_object")
