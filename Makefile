@@ -48,6 +48,8 @@ integration: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/localcloud_overhead.py
+	$(BIN)/python bench/sagemaker_jobs.py
+	$(BIN)/python bench/sagemaker_endpoints.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

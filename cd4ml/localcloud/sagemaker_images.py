@@ -98,3 +98,24 @@ def local_gpu_count() -> int:
     except (OSError, subprocess.TimeoutExpired):
         return 0
     return sum(1 for line in listed.stdout.splitlines() if line.startswith("GPU "))
+
+
+def is_gpu_instance(instance_type: str | None) -> bool:
+    """ml.g* and ml.p* instances carry NVIDIA GPUs; Trainium/Inferentia and CPU families do not."""
+    return re.match(r"^ml\.[gp][0-9a-z-]*\.", instance_type or "") is not None
+
+
+def gpu_count_for(instance_type: str | None, available: int) -> int:
+    """SM_NUM_GPUS: every GPU of this machine for a GPU instance type, none otherwise."""
+    return available if is_gpu_instance(instance_type) else 0
+
+
+def device_environment(num_gpus: int) -> dict[str, str]:
+    """CUDA_VISIBLE_DEVICES naming the GPUs a process may use; empty hides them all, so CPU work stays on the CPU."""
+    return {"CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in range(num_gpus))}
+
+
+def gpu_environment(instance_type: str | None, available: int) -> dict[str, str]:
+    """SM_NUM_GPUS and CUDA_VISIBLE_DEVICES for a job or serving process on `instance_type`."""
+    num_gpus = gpu_count_for(instance_type, available)
+    return {"SM_NUM_GPUS": str(num_gpus), **device_environment(num_gpus)}
