@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,9 @@ from typing import Any
 import yaml
 
 from .errors import TemplateError
+
+# The translator records usage metrics for AWS and warns at exit that nobody published them; nothing is lost.
+logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
 
 # Where the SAM transform expects an S3 location, local paths are swapped for this bucket and mapped back after.
 LOCAL_CODE_BUCKET = "cd4ml-local-code"
