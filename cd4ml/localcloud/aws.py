@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -65,3 +66,16 @@ class ClientFactory:
 
 def arn(service: str, region: str, resource: str, account: str = ACCOUNT_ID) -> str:
     return f"arn:{PARTITION}:{service}:{region}:{account}:{resource}"
+
+
+def epoch_millis(value: Any) -> Any:
+    """AWS service events carry timestamps as epoch milliseconds; moto keeps (often naive, UTC) datetimes.
+
+    Converts a datetime, or every datetime inside dicts and lists; anything else is returned as it is."""
+    if isinstance(value, datetime):
+        return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)
+    if isinstance(value, dict):
+        return {k: epoch_millis(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [epoch_millis(v) for v in value]
+    return value

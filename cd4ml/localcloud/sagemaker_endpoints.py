@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from .aws import epoch_millis
 from .cloudwatch_alarms import ALARM, AlarmEvaluator
 from .errors import LocalCloudError, WaitTimeoutError
 from .sagemaker_images import UnsupportedImageError, gpu_environment, local_gpu_count, resolve_image
@@ -230,17 +231,6 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _millis(value: Any) -> Any:
-    """SageMaker's events carry timestamps as epoch milliseconds (moto keeps naive UTC datetimes)."""
-    if isinstance(value, datetime):
-        return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)
-    if isinstance(value, dict):
-        return {k: _millis(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_millis(v) for v in value]
-    return value
-
-
 def endpoint_detail(fake: Any) -> dict[str, Any]:
     """The detail of "SageMaker Endpoint State Change", in the shape AWS documents."""
     detail: dict[str, Any] = {
@@ -251,8 +241,8 @@ def endpoint_detail(fake: Any) -> dict[str, Any]:
             {k: v for k, v in variant.items() if k != "DeployedImages"} for variant in fake.production_variants
         ],
         "EndpointStatus": event_status(fake.endpoint_status),
-        "CreationTime": _millis(fake.creation_time),
-        "LastModifiedTime": _millis(fake.last_modified_time),
+        "CreationTime": epoch_millis(fake.creation_time),
+        "LastModifiedTime": epoch_millis(fake.last_modified_time),
         "Tags": {tag["Key"]: tag["Value"] for tag in fake.tags or []},
     }
     if fake.failure_reason:
@@ -1081,7 +1071,7 @@ class SageMakerEndpoints:
             ],
         }
         endpoint.fake.pending_deployment_summary = summary
-        detail = {**endpoint_detail(endpoint.fake), "PendingDeploymentSummary": _millis(summary)}
+        detail = {**endpoint_detail(endpoint.fake), "PendingDeploymentSummary": epoch_millis(summary)}
         self._emit(DEPLOYMENT_STATE_CHANGE, detail, endpoint.fake.arn)
 
     def _emit(self, detail_type: str, detail: dict[str, Any], arn: str) -> None:

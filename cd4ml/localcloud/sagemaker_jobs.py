@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .aws import epoch_millis
 from .errors import LocalCloudError, WaitTimeoutError
 from .sagemaker_images import (
     LocalImage,
@@ -295,15 +296,10 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _millis(value: datetime) -> int:
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return int(aware.timestamp() * 1000)
-
-
 def _event_value(value: Any) -> Any:
     """Describe* values as AWS's events carry them: times as epoch milliseconds."""
     if isinstance(value, datetime):
-        return _millis(value)
+        return epoch_millis(value)
     if isinstance(value, Mapping):
         return {k: _event_value(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
@@ -369,7 +365,7 @@ class _JobLog:
             if not self._file.closed:  # a child left behind by a killed job may still print
                 self._file.write(line + "\n")
                 self._file.flush()
-            self._pending.append({"timestamp": _millis(now), "message": line or " "})
+            self._pending.append({"timestamp": epoch_millis(now), "message": line or " "})
             if stderr:
                 self.stderr_tail.append(line)
         if self.metrics is not None and not system:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
+from .aws import epoch_millis
 from .eventbridge import EventRouter
 
 log = logging.getLogger(__name__)
@@ -15,21 +15,10 @@ log = logging.getLogger(__name__)
 DETAIL_TYPE = "SageMaker Model Package State Change"
 
 
-def _millis(value: Any) -> Any:
-    """SageMaker's events carry timestamps as epoch milliseconds."""
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    if isinstance(value, dict):
-        return {k: _millis(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_millis(v) for v in value]
-    return value
-
-
 def model_package_detail(package: Any) -> dict[str, Any]:
     """The event detail: the package as DescribeModelPackage shows it, with no empty fields."""
     response = package.gen_response_object()
-    return {k: _millis(v) for k, v in response.items() if v not in (None, {}, [])}
+    return {k: epoch_millis(v) for k, v in response.items() if v not in (None, {}, [])}
 
 
 def latest_approved(sagemaker: Any, group_name: str) -> dict[str, Any] | None:

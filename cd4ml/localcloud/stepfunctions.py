@@ -12,15 +12,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from .aws import epoch_millis
 from .eventbridge import EventRouter
 
 log = logging.getLogger(__name__)
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-
-
-def _millis(value: datetime | None) -> int | None:
-    return int(value.timestamp() * 1000) if value else None
 
 
 def _text(value: Any) -> str | None:
@@ -39,8 +36,8 @@ def status_event_detail(execution: Any, status: str | None = None) -> dict[str, 
         "stateMachineArn": execution.state_machine.arn,
         "name": execution.name,
         "status": status,
-        "startDate": _millis(execution.start_date),
-        "stopDate": _millis(execution.stop_date) if terminal else None,
+        "startDate": epoch_millis(execution.start_date),
+        "stopDate": epoch_millis(execution.stop_date) if terminal else None,
         "input": _text(execution.input_data),
         "output": output,
         "inputDetails": {"included": True},
