@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/localcloud_overhead.py
 	$(BIN)/python bench/sagemaker_jobs.py
 	$(BIN)/python bench/sagemaker_endpoints.py
+	$(BIN)/python bench/data_validation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,9 @@ import logging
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +106,91 @@ def _invoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _start_date(text: str) -> datetime:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _bounded(kind: Callable[[str], float], low: float, high: float | None = None) -> Callable[[str], float]:
+    """An argparse type: `kind` (int or float) within [low, high]."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {getattr(kind, '__name__', 'a number')}, got {text!r}"
+            ) from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text} is outside [{low}, {'inf' if high is None else high}]")
+        return value
+
+    return parse
+
+
+def _fault(text: str) -> str:
+    from .data import Fault  # here, not at the top: numpy and pyarrow would slow every command down
+
+    if text not in {fault.value for fault in Fault}:
+        valid = ", ".join(fault.value for fault in Fault)
+        raise argparse.ArgumentTypeError(f"unknown fault {text!r} (choose from {valid})")
+    return text
+
+
+def _dataset_path(text: str) -> Path:
+    from .data import UnsupportedDatasetFormat, dataset_format
+
+    try:
+        dataset_format(text)
+    except UnsupportedDatasetFormat as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return Path(text)
+
+
+class _DataParser(argparse.ArgumentParser):
+    """A `cd4ml data` command's parser; its help lists the fault switches, imported only when the help is shown."""
+
+    def format_help(self) -> str:
+        from .data import Fault
+
+        if self.prog.split()[-1] == "generate":
+            self.formatter_class = argparse.RawDescriptionHelpFormatter
+            self.epilog = "faults:\n" + "\n".join(f"  {fault.value:<19} {fault.effect}" for fault in Fault)
+        return super().format_help()
+
+
+def _data_generate(args: argparse.Namespace) -> int:
+    import pyarrow.compute as pc
+    from cd4ml_shared.contract import ORDERS
+
+    from .data import generate_orders, write_dataset
+
+    out: Path = args.out
+    started = time.perf_counter()
+    table = generate_orders(
+        args.rows, seed=args.seed, start=args.start, days=args.days, faults=args.fault, fraud_rate=args.fraud_rate
+    )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        size = write_dataset(table, out)
+    except OSError as exc:
+        raise SystemExit(f"{out}: cannot write the dataset: {exc.strerror or exc}") from exc
+    seconds = time.perf_counter() - started
+    label = ORDERS.label.name
+    positives = int(pc.sum(table.column(label)).as_py() or 0) if label in table.column_names else 0
+    print(f"rows:       {table.num_rows}")
+    print(f"columns:    {table.num_columns} ({', '.join(table.column_names)})")
+    print(f"fraud rate: {positives / max(table.num_rows, 1):.4f} ({positives} orders)")
+    print(f"faults:     {', '.join(dict.fromkeys(args.fault)) or 'none'}")
+    print(f"path:       {out}")
+    print(f"bytes:      {size}")
+    print(f"seconds:    {seconds:.2f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cd4ml", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the local cloud does")
@@ -140,6 +228,31 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="the main job: run the stack on the local cloud end to end")
     demo.add_argument("--template", "-t", default="template.yaml")
     demo.set_defaults(run=lambda a: __import__("cd4ml.demo", fromlist=["run"]).run(Path(a.template)))
+
+    data = commands.add_parser("data", help="datasets for the fraud workload")
+    data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_DataParser)
+    generate = data_commands.add_parser(
+        "generate",
+        help="write a deterministic synthetic orders dataset (CSV or Parquet, by suffix), optionally with faults",
+    )
+    generate.add_argument("--rows", type=_bounded(int, 1), required=True, help="number of orders")
+    generate.add_argument("--seed", type=_bounded(int, 0), required=True, help="random seed: same seed, same bytes")
+    generate.add_argument("--days", type=_bounded(int, 1), required=True, help="number of days the orders span")
+    generate.add_argument("--start", type=_start_date, required=True, metavar="YYYY-MM-DD", help="first day (UTC)")
+    generate.add_argument(
+        "--fault",
+        action="extend",
+        nargs="+",
+        default=[],
+        type=_fault,
+        metavar="NAME",
+        help="corrupt the dataset this way (repeatable; see below)",
+    )
+    generate.add_argument(
+        "--fraud-rate", type=_bounded(float, 0.0, 0.5), default=0.01, help="expected share of fraud (default: 0.01)"
+    )
+    generate.add_argument("--out", type=_dataset_path, required=True, help="output file: .csv or .parquet")
+    generate.set_defaults(run=_data_generate)
 
     args = parser.parse_args(argv)
     logging.basicConfig(
