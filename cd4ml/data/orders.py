@@ -33,7 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from cd4ml_shared.contract import ORDERS, Column, ColumnType, DatasetContract
+from cd4ml_shared.contract import ORDERS, Column, DatasetContract
+from cd4ml_shared.data_quality import ARROW_TYPES
 
 __all__ = [
     "ARROW_TYPES",
@@ -52,14 +53,6 @@ IntArray = np.ndarray[Any, np.dtype[np.int64]]
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 
-ARROW_TYPES: Mapping[ColumnType, pa.DataType] = {
-    "string": pa.string(),
-    "category": pa.string(),
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "bool": pa.bool_(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-}
 DATASET_SUFFIXES = (".csv", ".parquet")
 
 

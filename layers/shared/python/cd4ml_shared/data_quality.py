@@ -72,7 +72,8 @@ MALFORMED_ROWS_KEY = b"cd4ml.malformed_rows"  # read_table -> validate: rows the
 REPORT_VERSION = 1
 DAY_US = 86_400_000_000
 
-_CSV_TYPES = {
+# The Arrow type of each contract type: what read_table parses to and what the generator writes.
+ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
     "category": pa.string(),
     "int": pa.int64(),
@@ -270,7 +271,7 @@ def _read_csv(data: bytes | str | os.PathLike[str], source: str, contract: Datas
     try:
         try:
             # One pass with every declared type: the usual case, and the fastest.
-            table = attempt({c.name: _CSV_TYPES[c.dtype] for c in contract.columns})
+            table = attempt({c.name: ARROW_TYPES[c.dtype] for c in contract.columns})
         except pa.ArrowInvalid:
             # Some column does not parse as its type: read text columns as text and let pyarrow infer the others
             # (it widens a column's type when a later block needs it), then parse what parses.
@@ -296,7 +297,7 @@ def _parse_text_columns(table: pa.Table, contract: DatasetContract) -> pa.Table:
             continue
         if not pa.types.is_string(data.type):
             continue  # inferred as something else: validate decides whether that type will do
-        targets = [_CSV_TYPES[column.dtype]]
+        targets = [ARROW_TYPES[column.dtype]]
         if column.dtype == "timestamp":
             targets.append(pa.timestamp("us"))  # no zone offset written: taken as UTC by validate
         for target in targets:
@@ -491,7 +492,7 @@ def _conform(data: pa.ChunkedArray, column: Column) -> pa.ChunkedArray | None:
     """The column in a type the checks read, or None when its type does not fit the declaration."""
     t = data.type
     if pa.types.is_null(t):  # every value empty: a null check's business, not a type problem
-        return data.cast(_CSV_TYPES[column.dtype])
+        return data.cast(ARROW_TYPES[column.dtype])
     if column.dtype in ("string", "category"):
         if _is_text(t) or (pa.types.is_dictionary(t) and _is_text(t.value_type)):
             return data.cast(pa.string())
