@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,16 @@ PARTITION = "aws"
 
 # Credentials the local cloud accepts; they are never sent anywhere but 127.0.0.1.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+# Variables of this machine a child process keeps: enough to find programs and GPU libraries, nothing that
+# points at AWS (credentials, profiles, endpoints of the developer's machine stay out).
+HOST_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "LD_LIBRARY_PATH", "CUDA_HOME", "SYSTEMROOT")
+
+
+def host_environment() -> dict[str, str]:
+    """The part of this machine's environment that handlers, jobs and model servers inherit."""
+    return {k: v for k, v in os.environ.items() if k in HOST_VARIABLES}
 
 
 # Environment every process of the local cloud (handlers, jobs) gets, so that no SDK call can leave the machine.

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .aws import host_environment
 from .errors import FunctionNotFoundError
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class _Worker:
     def __init__(self, spec: FunctionSpec, base_env: dict[str, str], log_dir: Path) -> None:
         self.spec = spec
         self.log_file = log_dir / f"{spec.name}.log"
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")}
+        env = host_environment()
         env.update(base_env)
         env.update(
             {

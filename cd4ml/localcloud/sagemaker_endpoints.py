@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from .aws import epoch_millis
+from .aws import epoch_millis, host_environment
 from .cloudwatch_alarms import ALARM, AlarmEvaluator
 from .errors import LocalCloudError, WaitTimeoutError
 from .sagemaker_images import UnsupportedImageError, gpu_environment, local_gpu_count, resolve_image
@@ -1024,7 +1024,7 @@ class SageMakerEndpoints:
     def _environment(
         self, endpoint: str, variant: VariantSpec, model_dir: Path, code_dir: Path | None, environment: dict[str, str]
     ) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")}
+        env = host_environment()
         env.update(self.cloud.environment())  # the model's own SDK calls reach the local cloud
         env.update(environment)
         env.update(

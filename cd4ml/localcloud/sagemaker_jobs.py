@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .aws import epoch_millis
+from .aws import epoch_millis, host_environment
 from .errors import LocalCloudError, WaitTimeoutError
 from .sagemaker_images import (
     LocalImage,
@@ -88,8 +88,6 @@ TOOLKIT_HYPERPARAMETERS = (
     "_tuning_objective_metric",
     "sagemaker_s3_output",
 )
-# Variables of this machine a job keeps: enough to find programs and GPU libraries, nothing that points at AWS.
-_PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "LD_LIBRARY_PATH", "CUDA_HOME", "SYSTEMROOT")
 
 
 class JobRequestError(LocalCloudError):
@@ -783,7 +781,7 @@ class SageMakerJobs:
                 self._set_status(job, "InProgress", secondary, message)
 
     def _base_environment(self, job: LocalJob, user_environment: Mapping[str, str]) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k in _PASSED_THROUGH}
+        env = host_environment()
         env.update({k: str(v) for k, v in user_environment.items()})
         env.update(self.cloud.environment())  # last but for the contract: job code never reaches real AWS
         env.update(
