@@ -1,0 +1,1 @@
+"""Model code that runs inside SageMaker jobs: features, XGBoost training, evaluation, inference."""
