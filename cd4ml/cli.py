@@ -191,6 +191,17 @@ def _data_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_publish(args: argparse.Namespace) -> int:
+    import boto3
+
+    from .model_code import publish
+
+    s3 = boto3.client("s3", endpoint_url=args.endpoint_url) if args.endpoint_url else boto3.client("s3")
+    published = publish(s3, args.bucket, args.version, progress=print)
+    print(f"code version {published.version}: sha256 {published.sha256} ({published.files} files) at {published.uri}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cd4ml", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the local cloud does")
@@ -253,6 +264,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     generate.add_argument("--out", type=_dataset_path, required=True, help="output file: .csv or .parquet")
     generate.set_defaults(run=_data_generate)
+
+    model = commands.add_parser("model", help="the model code that SageMaker jobs run")
+    model_commands = model.add_subparsers(dest="model_command", required=True)
+    publish = model_commands.add_parser(
+        "publish", help="upload model/ and the shared package to s3://BUCKET/code/VERSION/ (before the first run)"
+    )
+    publish.add_argument("--bucket", required=True, help="the stack's artifacts bucket (output ArtifactsBucketName)")
+    publish.add_argument("--version", required=True, help="the stack's ModelCodeVersion parameter (CI: git commit)")
+    publish.add_argument("--endpoint-url", help="an S3 endpoint other than AWS's (the local cloud's)")
+    publish.set_defaults(run=_model_publish)
 
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -21,21 +21,6 @@ def model_package_detail(package: Any) -> dict[str, Any]:
     return {k: epoch_millis(v) for k, v in response.items() if v not in (None, {}, [])}
 
 
-def latest_approved(sagemaker: Any, group_name: str) -> dict[str, Any] | None:
-    """The champion: the newest Approved version of a model package group, described; None if there is none."""
-    summaries = sagemaker.list_model_packages(
-        ModelPackageGroupName=group_name,
-        ModelApprovalStatus="Approved",
-        SortBy="CreationTime",
-        SortOrder="Descending",
-        MaxResults=1,
-    )["ModelPackageSummaryList"]
-    if not summaries:
-        return None
-    described: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=summaries[0]["ModelPackageArn"])
-    return described
-
-
 def install(router_for: Callable[[], EventRouter | None]) -> None:
     """Emit an event when a model package is created and when its approval status changes; keep metadata that an
     update does not mention (moto 5.2.5 wipes CustomerMetadataProperties and ApprovalDescription on every update)."""

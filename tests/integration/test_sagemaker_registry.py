@@ -5,9 +5,9 @@ import time
 from pathlib import Path
 
 import pytest
+from cd4ml_shared.registry import latest_approved
 
 from cd4ml.localcloud import LocalCloud
-from cd4ml.localcloud.sagemaker_registry import latest_approved
 
 TEMPLATE = Path(__file__).parent / "stacks" / "registry" / "template.yaml"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"

@@ -104,3 +104,6 @@ ORDERS = DatasetContract(
     label_min_rate=0.001,
     label_max_rate=0.2,
 )
+
+# The contract of each dataset name (the <dataset> in datasets/<dataset>/<date>/<file>).
+CONTRACTS: dict[str, DatasetContract] = {ORDERS.name: ORDERS}

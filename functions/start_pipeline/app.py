@@ -1,0 +1,86 @@
+"""Starts the training pipeline for a dataset upload (S3 `Object Created` through EventBridge).
+
+EventBridge cannot name an execution, and S3 delivers events at least once: this function names the execution after
+the object version, so a duplicated event finds the name taken and starts nothing.
+"""
+
+import json
+import os
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from cd4ml_shared.pipeline import (
+    DatasetRef,
+    NotADataset,
+    RunInput,
+    Timeouts,
+    execution_name,
+    is_dataset_key,
+    job_prefix,
+)
+
+logger = Logger()
+metrics = Metrics()
+sfn = boto3.client("stepfunctions")
+STATE_MACHINE_ARN = os.environ["STATE_MACHINE_ARN"]
+ARTIFACTS_BUCKET = os.environ["ARTIFACTS_BUCKET"]
+# A waiting task gives up some time after its job would have been stopped by SageMaker itself.
+TIMEOUTS = Timeouts(
+    processing=int(os.environ["PROCESSING_MAX_RUNTIME"]) + 600,
+    training=int(os.environ["TRAINING_MAX_RUNTIME"]) * (2 if os.environ.get("USE_SPOT_TRAINING") == "true" else 1)
+    + 600,
+)
+
+
+def dataset_of(event: EventBridgeEvent) -> DatasetRef:
+    detail = event.detail
+    key = detail["object"]["key"]
+    if not is_dataset_key(key):
+        raise NotADataset(f"s3://{detail['bucket']['name']}/{key} is not a .csv or .parquet under datasets/")
+    return DatasetRef(
+        bucket=detail["bucket"]["name"],
+        key=key,
+        version_id=detail["object"].get("version-id"),
+        etag=detail["object"].get("etag"),
+        size=detail["object"].get("size"),
+    )
+
+
+def start(dataset: DatasetRef, event: EventBridgeEvent) -> dict:
+    name = execution_name(dataset)
+    run = RunInput(
+        run_id=name,
+        job_prefix=job_prefix(dataset),
+        dataset=dataset,
+        artifacts_bucket=ARTIFACTS_BUCKET,
+        timeouts=TIMEOUTS,
+        trigger={"source": event.source, "detail_type": event.detail_type, "event_id": event.get_id},
+    )
+    try:
+        started = sfn.start_execution(stateMachineArn=STATE_MACHINE_ARN, name=name, input=run.model_dump_json())
+    except sfn.exceptions.ExecutionAlreadyExists:
+        # The same object version again (a duplicated or replayed event): its run exists, nothing to do.
+        logger.info("run already exists", extra={"run_id": name, "dataset": dataset.uri})
+        metrics.add_metric(name="DuplicateUploadEvents", unit=MetricUnit.Count, value=1)
+        arn = STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + f":{name}"
+        return {"run_id": name, "execution_arn": arn, "started": False}
+    logger.info("run started", extra={"run_id": name, "dataset": dataset.uri, "version": dataset.version_id})
+    metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=1)
+    return {"run_id": name, "execution_arn": started["executionArn"], "started": True}
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    upload = EventBridgeEvent(event)
+    try:
+        dataset = dataset_of(upload)
+    except NotADataset as error:
+        # The rule only matches datasets; anything else reaching here is logged, never retried.
+        logger.warning(str(error), extra={"event": json.dumps(event)[:2000]})
+        return {"started": False, "ignored": str(error)}
+    return start(dataset, upload)

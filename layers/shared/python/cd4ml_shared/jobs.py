@@ -1,0 +1,249 @@
+"""The SageMaker jobs of a training run, as Create*Job requests: feature engineering and evaluation (processing jobs)
+and XGBoost training in script mode. Pure functions of the run and the stack's settings, so tests read them plainly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .pipeline import JobKind, RunLayout, code_prefix
+
+# What the training script prints every round; the names become the job's FinalMetricDataList.
+METRIC_DEFINITIONS = [
+    {"Name": "validation:aucpr", "Regex": r"validation-aucpr:([0-9.]+)"},
+    {"Name": "validation:auc", "Regex": r"validation-auc:([0-9.]+)"},
+    {"Name": "train:aucpr", "Regex": r"train-aucpr:([0-9.]+)"},
+]
+DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
+    "max_depth": 6,
+    "eta": 0.1,
+    "num_round": 300,
+    "min_child_weight": 1,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "early_stopping_rounds": 30,
+    "scale_pos_weight": "auto",
+    "checkpoint_every": 10,
+    "seed": 42,
+}
+CODE = "/opt/ml/processing/input/code"
+SPLITS = ("train", "validation", "test", "meta")
+OUTPUT = "/opt/ml/processing/output"
+
+
+class SettingsError(ValueError):
+    """A setting from the stack's environment is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """The stack's choices for its jobs (template parameters, reaching the Lambda as environment variables)."""
+
+    artifacts_bucket: str
+    role_arn: str
+    code_version: str
+    training_image: str
+    processing_image: str
+    training_instance_type: str = "ml.g5.xlarge"
+    processing_instance_type: str = "ml.m5.xlarge"
+    use_spot: bool = True
+    training_max_runtime: int = 3600
+    processing_max_runtime: int = 3600
+    volume_size_gb: int = 30
+    hyperparameters: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS))
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def code_uri(self) -> str:
+        return f"s3://{self.artifacts_bucket}/{code_prefix(self.code_version)}"
+
+    @property
+    def sourcedir_key(self) -> str:
+        return f"{code_prefix(self.code_version)}sourcedir.tar.gz"
+
+    @property
+    def training_max_wait(self) -> int:
+        """Spot capacity may take a while: allow as long again as the run itself."""
+        return self.training_max_runtime * 2
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> JobSettings:
+        env = os.environ if environ is None else environ
+
+        def need(name: str) -> str:
+            value = env.get(name)
+            if not value:
+                raise SettingsError(f"environment variable {name} is not set")
+            return value
+
+        def number(name: str, default: int) -> int:
+            raw = env.get(name)
+            if raw in (None, ""):
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a whole number of seconds, got {raw!r}") from None
+
+        raw_hyperparameters = env.get("HYPERPARAMETERS") or "{}"
+        try:
+            overrides = json.loads(raw_hyperparameters)
+        except ValueError as exc:
+            raise SettingsError(f"HYPERPARAMETERS is not JSON ({exc}): {raw_hyperparameters!r}") from None
+        if not isinstance(overrides, dict):
+            raise SettingsError(f"HYPERPARAMETERS must be a JSON object, got {raw_hyperparameters!r}")
+        return cls(
+            artifacts_bucket=need("ARTIFACTS_BUCKET"),
+            role_arn=need("SAGEMAKER_ROLE_ARN"),
+            code_version=need("CODE_VERSION"),
+            training_image=need("TRAINING_IMAGE"),
+            processing_image=need("PROCESSING_IMAGE"),
+            training_instance_type=env.get("TRAINING_INSTANCE_TYPE") or cls.training_instance_type,
+            processing_instance_type=env.get("PROCESSING_INSTANCE_TYPE") or cls.processing_instance_type,
+            use_spot=(env.get("USE_SPOT_TRAINING") or "true").lower() == "true",
+            training_max_runtime=number("TRAINING_MAX_RUNTIME", cls.training_max_runtime),
+            processing_max_runtime=number("PROCESSING_MAX_RUNTIME", cls.processing_max_runtime),
+            hyperparameters={**DEFAULT_HYPERPARAMETERS, **overrides},
+            tags={"cd4ml:stage": env["STAGE"]} if env.get("STAGE") else {},
+        )
+
+
+def job_name(prefix: str, kind: JobKind, attempt: int) -> str:
+    """Every attempt gets a new name: SageMaker refuses to reuse one (the state machine passes its retry count)."""
+    return f"{prefix}-{kind}-{attempt}"
+
+
+def _tags(settings: JobSettings, run_id: str) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in {**settings.tags, "cd4ml:run": run_id}.items()]
+
+
+def _s3_input(name: str, uri: str, local: str) -> dict[str, Any]:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri": uri,
+            "LocalPath": local,
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+            "S3DataDistributionType": "FullyReplicated",
+        },
+    }
+
+
+def _s3_output(name: str, local: str, uri: str) -> dict[str, Any]:
+    return {"OutputName": name, "S3Output": {"S3Uri": uri, "LocalPath": local, "S3UploadMode": "EndOfJob"}}
+
+
+def _processing_request(
+    settings: JobSettings,
+    name: str,
+    run_id: str,
+    script: str,
+    inputs: list[dict[str, Any]],
+    outputs: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "ProcessingJobName": name,
+        "RoleArn": settings.role_arn,
+        "AppSpecification": {
+            "ImageUri": settings.processing_image,
+            "ContainerEntrypoint": ["python3", f"{CODE}/{script}"],
+        },
+        "ProcessingInputs": [_s3_input("code", f"{settings.code_uri}source/", CODE), *inputs],
+        "ProcessingOutputConfig": {"Outputs": outputs},
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": settings.processing_instance_type,
+                "VolumeSizeInGB": settings.volume_size_gb,
+            }
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": settings.processing_max_runtime},
+        "Tags": _tags(settings, run_id),
+    }
+
+
+def features_request(settings: JobSettings, name: str, layout: RunLayout, dataset_uri: str) -> dict[str, Any]:
+    """The feature job reads the run's snapshot of the validated dataset and writes the time-split feature sets."""
+    outputs = [_s3_output(split, f"{OUTPUT}/{split}", layout.uri(f"features/{split}/")) for split in SPLITS]
+    return _processing_request(
+        settings,
+        name,
+        layout.run_id,
+        "features.py",
+        [_s3_input("data", dataset_uri, "/opt/ml/processing/input/data")],
+        outputs,
+    )
+
+
+def training_request(settings: JobSettings, name: str, layout: RunLayout) -> dict[str, Any]:
+    """XGBoost in script mode on the framework image: `train.py` from the published sourcedir, managed spot with
+    checkpoints under the run, and the metric definitions the gate and the console read."""
+    hyperparameters = {k: _text(v) for k, v in settings.hyperparameters.items()}
+    hyperparameters |= {
+        "sagemaker_program": "train.py",
+        "sagemaker_submit_directory": f"s3://{settings.artifacts_bucket}/{settings.sourcedir_key}",
+    }
+    stopping: dict[str, int] = {"MaxRuntimeInSeconds": settings.training_max_runtime}
+    if settings.use_spot:
+        stopping["MaxWaitTimeInSeconds"] = settings.training_max_wait
+
+    def channel(split: str) -> dict[str, Any]:
+        return {
+            "ChannelName": split,
+            "ContentType": "application/x-parquet",
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": layout.uri(f"features/{split}/"),
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+        }
+
+    return {
+        "TrainingJobName": name,
+        "RoleArn": settings.role_arn,
+        "AlgorithmSpecification": {
+            "TrainingImage": settings.training_image,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": METRIC_DEFINITIONS,
+        },
+        "HyperParameters": hyperparameters,
+        "InputDataConfig": [channel("train"), channel("validation")],
+        "OutputDataConfig": {"S3OutputPath": layout.uri("model/")},
+        "ResourceConfig": {
+            "InstanceType": settings.training_instance_type,
+            "InstanceCount": 1,
+            "VolumeSizeInGB": settings.volume_size_gb,
+        },
+        "StoppingCondition": stopping,
+        "EnableManagedSpotTraining": settings.use_spot,
+        "CheckpointConfig": {"S3Uri": layout.uri("checkpoints/"), "LocalPath": "/opt/ml/checkpoints"},
+        "Tags": _tags(settings, layout.run_id),
+    }
+
+
+def evaluation_request(settings: JobSettings, name: str, layout: RunLayout, model_uri: str) -> dict[str, Any]:
+    """The evaluation job scores the held-out test split with the trained model."""
+    return _processing_request(
+        settings,
+        name,
+        layout.run_id,
+        "evaluate.py",
+        [
+            _s3_input("model", model_uri, "/opt/ml/processing/input/model"),
+            _s3_input("test", layout.uri("features/test/"), "/opt/ml/processing/input/test"),
+        ],
+        [_s3_output("evaluation", f"{OUTPUT}/evaluation", layout.uri("evaluation/"))],
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,264 @@
+"""The training pipeline of template.yaml on the local cloud: an upload becomes a validated, trained, evaluated, gated
+and registered model; bad data is quarantined; duplicates, failures and worse challengers take their paths."""
+
+import io
+import json
+import tarfile
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cd4ml_shared.pipeline import DatasetRef, execution_name
+
+from cd4ml.data import Fault, generate_orders
+from cd4ml.localcloud import LocalCloud
+from cd4ml.model_code import code_files, sourcedir
+from cd4ml.pipeline_driver import PipelineDriver
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC)
+START = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC) - timedelta(days=14)
+ROWS = 20_000
+# Small, fast models for tests; thresholds the small model clears. The gate's logic has its own unit tests.
+PARAMETERS = {
+    "Stage": "dev",
+    "ModelApprovalStatus": "Approved",
+    "TrainingInstanceType": "ml.m5.xlarge",
+    "TrainingHyperparameters": json.dumps({"num_round": 60, "max_depth": 4, "early_stopping_rounds": 20}),
+    "GateMinPrAuc": "0.05",
+    "GateMinRocAuc": "0.7",
+    "GateMaxBrierScore": "0.2",
+}
+FAULT_REASONS = {
+    Fault.MISSING_VALUES: "values.null",
+    Fault.OUT_OF_RANGE: "values.out_of_range,values.unknown_category",
+    Fault.STALE_COLUMN: "column.stale",
+    Fault.SCHEMA_CHANGE: "schema.missing_column,schema.wrong_type",
+    Fault.DUPLICATE_ROWS: "rows.duplicate_key",
+    Fault.LABEL_LEAKAGE: "label.leakage",
+    Fault.DISTRIBUTION_DRIFT: "drift.psi",
+}
+
+
+def orders(seed: int, faults=()):
+    return generate_orders(ROWS, seed=seed, start=START, days=14, faults=faults)
+
+
+@pytest.fixture(scope="module")
+def cloud(root):
+    with LocalCloud.deployed(root / "template.yaml", PARAMETERS) as cloud:
+        yield cloud
+
+
+@pytest.fixture(scope="module")
+def driver(cloud):
+    driver = PipelineDriver(cloud)
+    driver.publish_code("dev")
+    return driver
+
+
+@pytest.fixture(scope="module")
+def notifications(cloud):
+    """Every message the notification topic sends, through an SQS subscription."""
+    sqs, sns = cloud.client("sqs"), cloud.client("sns")
+    url = sqs.create_queue(QueueName="pipeline-notifications")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=cloud.physical_id("NotificationTopic"), Protocol="sqs", Endpoint=arn)
+
+    def received(run_id: str) -> list[dict]:
+        """The messages about one run (others are dropped: each test asks about its own run)."""
+        messages = []
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                body = json.loads(message["Body"])
+                if json.loads(body["Message"])["run_id"] == run_id:
+                    messages.append(body)
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return messages
+
+    return received
+
+
+@pytest.fixture(scope="module")
+def first_run(driver, notifications):
+    """A clean dataset on an empty registry: the first model, and the reference for later datasets."""
+    return driver.run(orders(seed=1), f"datasets/orders/{START:%Y-%m-%d}/orders.csv")
+
+
+def packages(cloud) -> list[dict]:
+    sagemaker = cloud.client("sagemaker")
+    group = cloud.stack.outputs["ModelPackageGroupName"]
+    summaries = sagemaker.list_model_packages(ModelPackageGroupName=group, MaxResults=100)["ModelPackageSummaryList"]
+    return [sagemaker.describe_model_package(ModelPackageName=s["ModelPackageArn"]) for s in summaries]
+
+
+def register_champion(cloud, pr_auc: float) -> str:
+    """An approved version with the given test-set PR AUC, as an earlier run would have left it."""
+    s3, sagemaker = cloud.client("s3"), cloud.client("sagemaker")
+    bucket = cloud.physical_id("ArtifactsBucket")
+    key = f"champions/{pr_auc}/evaluation.json"
+    document = {"binary_classification_metrics": {"pr_auc": {"value": pr_auc}, "auc": {"value": 0.9}}}
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(document).encode())
+    return sagemaker.create_model_package(
+        ModelPackageGroupName=cloud.stack.outputs["ModelPackageGroupName"],
+        InferenceSpecification={
+            "Containers": [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+        ModelMetrics={
+            "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{bucket}/{key}"}}
+        },
+        ModelApprovalStatus="Approved",
+    )["ModelPackageArn"]
+
+
+def test_a_good_upload_registers_a_model_with_metrics_and_lineage(cloud, driver, first_run, notifications):
+    assert first_run.status == "SUCCEEDED", first_run.cause
+    assert [s for s, _ in first_run.states][:6] == [
+        "ValidateData",
+        "DataAccepted",
+        "BuildFeatures",
+        "Train",
+        "Evaluate",
+        "Gate",
+    ]
+    assert first_run.run_status == "succeeded"
+    (package,) = packages(cloud)
+    assert package["ModelPackageArn"] == first_run.outcome["model_package_arn"]
+    assert package["ModelApprovalStatus"] == "Approved"
+    lineage = package["CustomerMetadataProperties"]
+    dataset = first_run.output["dataset"]
+    assert lineage["cd4ml:dataset_uri"] == f"s3://{dataset['bucket']}/{dataset['key']}"
+    assert lineage["cd4ml:dataset_version"] == dataset["version_id"]
+    assert len(lineage["cd4ml:dataset_sha256"]) == 64 and lineage["cd4ml:dataset_rows"] == str(ROWS)
+    assert lineage["cd4ml:code_version"] == "dev" and len(lineage["cd4ml:code_sha256"]) == 64
+    assert lineage["cd4ml:training_job_arn"] == first_run.output["training"]["job_arn"]
+    assert lineage["cd4ml:execution_arn"] == first_run.execution_arn
+    assert lineage["hp:max_depth"] == "4" and lineage["hp:sagemaker_program"] == "train.py"
+    # the metrics the package points at are the evaluation job's, in SageMaker's model-quality format
+    s3 = cloud.client("s3")
+    bucket, key = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"][5:].split("/", 1)
+    evaluation = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["binary_classification_metrics"]
+    assert 0.7 <= evaluation["auc"]["value"] <= 1 and evaluation["pr_auc"]["value"] >= 0.05
+    assert set(evaluation["confusion_matrix"]) == {"0", "1"}
+    container = package["InferenceSpecification"]["Containers"][0]
+    assert container["ModelDataUrl"] == first_run.output["training"]["model_uri"]
+    # the data-quality report beside the data, the run's report and its notification
+    report_key = DatasetRef(**dataset).report_key
+    quality = json.loads(s3.get_object(Bucket=dataset["bucket"], Key=report_key)["Body"].read())
+    assert quality["passed"] is True and quality["source"]["sha256"] == lineage["cd4ml:dataset_sha256"]
+    html = s3.get_object(Bucket=driver.artifacts_bucket, Key=f"runs/{first_run.outcome['run_id']}/report.html")
+    assert b"data:image/png;base64," in html["Body"].read()
+    (message,) = notifications(first_run.outcome["run_id"])
+    assert message["Subject"] == f"cd4ml model registered: {first_run.outcome['run_id']}"
+
+
+@pytest.mark.parametrize("fault", list(FAULT_REASONS), ids=lambda f: f.value)
+def test_each_injected_data_fault_is_quarantined_with_its_reason(cloud, driver, first_run, notifications, fault):
+    run = driver.run(orders(seed=5, faults=[fault]), f"datasets/orders/{START:%Y-%m-%d}/{fault.value}.parquet")
+
+    assert run.status == "FAILED" and run.error == "DataQuality.Quarantined"
+    assert [s for s, _ in run.states] == ["ValidateData", "DataAccepted", "RecordQuarantine", "DataQuarantined"]
+    assert run.outcome["status"] == "quarantined"
+    assert run.outcome["reasons"][0].startswith(FAULT_REASONS[fault] + ":")
+    s3 = cloud.client("s3")
+    quarantined = s3.head_object(
+        Bucket=driver.raw_bucket, Key=f"quarantine/datasets/orders/{START:%Y-%m-%d}/{fault.value}.parquet"
+    )
+    assert quarantined["Metadata"]["quarantine-reason"] == FAULT_REASONS[fault]
+    reason = s3.get_object(
+        Bucket=driver.raw_bucket, Key=f"quarantine/datasets/orders/{START:%Y-%m-%d}/{fault.value}.reason.json"
+    )
+    assert json.loads(reason["Body"].read())["reason"] == FAULT_REASONS[fault]
+    (message,) = notifications(run.outcome["run_id"])
+    assert message["Subject"].startswith("cd4ml dataset quarantined")
+    assert json.loads(message["Message"])["reasons"] == run.outcome["reasons"]
+    assert len(packages(cloud)) == 1  # nothing trained, nothing registered
+
+
+def test_a_duplicated_upload_event_starts_one_execution(cloud, driver, first_run, sample_event):
+    dataset = first_run.output["dataset"]
+    event = sample_event("s3_object_created.json")
+    detail = event["detail"]
+    detail["bucket"]["name"] = dataset["bucket"]
+    detail["object"].update(key=dataset["key"], etag=dataset["etag"], size=dataset["size"])
+    detail["object"]["version-id"] = dataset["version_id"]
+    before = sorted(e["name"] for e in cloud.executions("TrainingPipeline"))
+
+    for _ in range(2):  # S3 delivers at least once: the same object version again, twice
+        cloud.router.put_event("aws.s3", "Object Created", detail, [f"arn:aws:s3:::{dataset['bucket']}"])
+    cloud.wait_idle()
+
+    assert sorted(e["name"] for e in cloud.executions("TrainingPipeline")) == before
+    assert before.count(execution_name(DatasetRef(**dataset))) == 1
+
+
+def test_the_start_function_names_the_run_after_the_object_version(cloud, sample_event):
+    result = json.loads(cloud.invoke("StartPipelineFunction", sample_event("s3_object_created.json")).payload)
+    # the sample event names a bucket this stack does not have; the run starts and then fails to read the object
+    assert result["started"] is True and result["run_id"].startswith("orders-2026-11-25-")
+    again = json.loads(cloud.invoke("StartPipelineFunction", sample_event("s3_object_created.json")).payload)
+    # while the run is going, StartExecution with the same name and input answers as the first time (AWS's
+    # idempotency); once it has ended, ExecutionAlreadyExists, which the function takes as "already started"
+    assert again["execution_arn"] == result["execution_arn"] and again["run_id"] == result["run_id"]
+    assert cloud.wait_for_execution(result["execution_arn"])["error"] == "DatasetMissing"
+    fourth = json.loads(cloud.invoke("StartPipelineFunction", sample_event("s3_object_created.json")).payload)
+    assert fourth == {**result, "started": False}
+    assert [e["name"] for e in cloud.executions("TrainingPipeline")].count(result["run_id"]) == 1
+
+
+def test_a_failing_training_job_reaches_the_failure_path_and_notifies(cloud, driver, first_run, notifications):
+    s3 = cloud.client("s3")
+    files = code_files()
+    files["train.py"] = b"raise SystemExit('model code release is broken: cannot import the trainer')\n"
+    key = "code/dev/sourcedir.tar.gz"
+    s3.put_object(Bucket=driver.artifacts_bucket, Key=key, Body=sourcedir(files))
+    try:
+        run = driver.run(orders(seed=7), f"datasets/orders/{START:%Y-%m-%d}/orders-broken-code.csv")
+    finally:
+        driver.publish_code("dev")
+
+    assert run.status == "FAILED" and run.error == "SageMaker.TrainingJobFailed"
+    assert [s for s, _ in run.states][-3:] == ["Train", "RecordFailure", "PipelineFailed"]
+    assert run.outcome["status"] == "failed"
+    assert "model code release is broken" in run.outcome["reasons"][0]
+    (message,) = notifications(run.outcome["run_id"])
+    assert message["Subject"].startswith("cd4ml run failed")
+    assert len(packages(cloud)) == 1
+
+
+def test_a_worse_challenger_is_gated_out_and_not_registered(cloud, driver, first_run, notifications):
+    champion = register_champion(cloud, pr_auc=0.99)
+    before = len(packages(cloud))
+
+    run = driver.run(orders(seed=8), f"datasets/orders/{START:%Y-%m-%d}/orders-challenger.csv")
+
+    assert run.status == "SUCCEEDED" and run.run_status == "gated_out"
+    assert [s for s, _ in run.states][-2:] == ["RecordGatedOut", "ChallengerGatedOut"]
+    assert any("worse than the champion's 0.9900" in reason and champion in reason for reason in run.outcome["reasons"])
+    assert len(packages(cloud)) == before
+    (message,) = notifications(run.outcome["run_id"])
+    assert message["Subject"].startswith("cd4ml challenger gated out")
+
+
+def test_a_better_challenger_is_registered_over_the_champion(cloud, driver, first_run, notifications):
+    champion = register_champion(cloud, pr_auc=0.01)
+
+    run = driver.run(orders(seed=9), f"datasets/orders/{START:%Y-%m-%d}/orders-better.csv")
+
+    assert run.status == "SUCCEEDED" and run.run_status == "succeeded", run.outcome
+    gate = run.output["gate"]
+    assert gate["champion"]["model_package_arn"] == champion
+    assert any(c["kind"] == "champion" and c["passed"] for c in gate["checks"])
+    newest = max(packages(cloud), key=lambda p: p["ModelPackageVersion"])
+    assert newest["ModelPackageArn"] == run.outcome["model_package_arn"]
+    assert notifications(run.outcome["run_id"])[0]["Subject"].startswith("cd4ml model registered")
+
+
+def test_model_code_is_published_reproducibly():
+    files = code_files()
+    assert {"train.py", "features.py", "evaluate.py", "inference.py", "cd4ml_shared/contract.py"} <= set(files)
+    assert sourcedir(files) == sourcedir(files)
+    with tarfile.open(fileobj=io.BytesIO(sourcedir(files))) as tar:
+        assert sorted(tar.getnames()) == sorted(files)
