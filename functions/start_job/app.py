@@ -72,7 +72,8 @@ def create(kind: str, request: dict) -> str:
                 "or choose another instance type parameter"
             ) from None
         if code == "ValidationException":
-            raise JobRequestRejected(f"{request.get('TrainingJobName') or request.get('ProcessingJobName')}: {message}")
+            name = request.get("TrainingJobName") or request.get("ProcessingJobName")
+            raise JobRequestRejected(f"{name}: {message}") from None
         raise
 
 

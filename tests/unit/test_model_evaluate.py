@@ -1,0 +1,138 @@
+"""The evaluation job and its metrics: SageMaker's model-quality format, the plots, and the single-class failure."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from cd4ml_model import evaluate, features, train
+from cd4ml_model.metrics import SingleClassError, best_f1_threshold, downsample_curve, evaluate_scores
+
+from cd4ml.data.orders import generate_orders, write_dataset
+
+SCALAR_METRICS = ("recall", "precision", "accuracy", "f1", "auc", "pr_auc", "brier_score", "threshold")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """features -> train through the jobs' main(), with the model folder also packed as SageMaker packs it."""
+    root = tmp_path_factory.mktemp("pipeline")
+    (root / "input").mkdir()
+    orders = generate_orders(4_000, seed=8, start=datetime(2026, 1, 1), days=45, fraud_rate=0.05)
+    write_dataset(orders, root / "input" / "orders.parquet")
+    assert features.main(["--input-dir", str(root / "input"), "--output-dir", str(root / "features")]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SM_CHANNEL_TRAIN", str(root / "features" / "train"))
+        patch.setenv("SM_CHANNEL_VALIDATION", str(root / "features" / "validation"))
+        patch.setenv("SM_MODEL_DIR", str(root / "model"))
+        patch.setenv("CD4ML_CHECKPOINT_DIR", str(root / "checkpoints"))
+        assert train.main(["--max_depth", "3", "--num_round", "15", "--early_stopping_rounds", "0"]) == 0
+    (root / "archive").mkdir()
+    with tarfile.open(root / "archive" / "model.tar.gz", "w:gz") as tar:
+        for path in sorted((root / "model").iterdir()):
+            tar.add(path, arcname=path.name)
+    return {"model": root / "model", "archive": root / "archive", "test": root / "features" / "test"}
+
+
+@pytest.fixture
+def failure_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CD4ML_FAILURE_FILE", str(tmp_path / "message"))
+    return tmp_path / "message"
+
+
+def run(model: Path, test: Path, output: Path) -> int:
+    return evaluate.main(["--model-dir", str(model), "--test-dir", str(test), "--output-dir", str(output)])
+
+
+def test_evaluation_json_follows_the_sagemaker_model_quality_format(trained, tmp_path, failure_file):
+    assert run(trained["archive"], trained["test"], tmp_path / "evaluation") == 0
+    document = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())
+    metrics = document["binary_classification_metrics"]
+    for name in SCALAR_METRICS:
+        assert isinstance(metrics[name]["value"], float) and metrics[name]["standard_deviation"] == "NaN", name
+    matrix = metrics["confusion_matrix"]
+    cells = [matrix[actual][predicted] for actual in ("0", "1") for predicted in ("0", "1")]
+    assert all(isinstance(c, int) for c in cells) and sum(cells) == document["dataset"]["rows"]
+    assert matrix["1"]["0"] + matrix["1"]["1"] == document["dataset"]["positives"] > 0
+    threshold = json.loads((trained["model"] / "operating_point.json").read_text())["threshold"]
+    assert metrics["threshold"]["value"] == threshold
+    assert 0.5 < metrics["auc"]["value"] <= 1 and 0 < metrics["pr_auc"]["value"] <= 1
+    roc = metrics["receiver_operating_characteristic_curve"]
+    assert len(roc["false_positive_rates"]) == len(roc["true_positive_rates"]) <= 200
+    assert (roc["false_positive_rates"][0], roc["true_positive_rates"][-1]) == (0.0, 1.0)
+    pr = metrics["precision_recall_curve"]
+    assert len(pr["precisions"]) == len(pr["recalls"]) <= 200 and pr["recalls"][-1] == 0.0
+    assert not failure_file.exists()
+
+
+def test_evaluation_writes_small_roc_and_pr_plots(trained, tmp_path, failure_file):
+    assert run(trained["archive"], trained["test"], tmp_path / "evaluation") == 0
+    for name in ("roc.png", "pr.png"):
+        data = (tmp_path / "evaluation" / name).read_bytes()
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        assert data.startswith(PNG) and (width, height) == (500, 400), name
+
+
+def test_evaluation_reads_model_files_directly_as_well_as_from_the_archive(trained, tmp_path, failure_file):
+    assert run(trained["model"], trained["test"], tmp_path / "direct") == 0
+    assert run(trained["archive"], trained["test"], tmp_path / "archive") == 0
+    direct, packed = ((tmp_path / d / "evaluation.json").read_text() for d in ("direct", "archive"))
+    assert direct == packed
+
+
+def test_a_single_class_test_set_fails_with_a_clear_message(trained, tmp_path, failure_file):
+    table = pq.read_table(trained["test"])
+    (tmp_path / "test").mkdir()
+    negatives = table.set_column(0, "is_fraud", pa.array([0] * table.num_rows, pa.int64()))
+    pq.write_table(negatives, tmp_path / "test" / "test.parquet")
+    assert run(trained["model"], tmp_path / "test", tmp_path / "evaluation") == 1
+    assert f"all {table.num_rows} labels are 0: the metrics need both classes" in failure_file.read_text()
+    assert not (tmp_path / "evaluation" / "evaluation.json").exists()
+
+
+def test_a_test_set_without_a_model_feature_fails_naming_it(trained, tmp_path, failure_file):
+    (tmp_path / "test").mkdir()
+    pq.write_table(pq.read_table(trained["test"]).drop_columns(["num_items"]), tmp_path / "test" / "t.parquet")
+    assert run(trained["model"], tmp_path / "test", tmp_path / "evaluation") == 1
+    assert "['num_items']" in failure_file.read_text()
+
+
+# ---- metrics ------------------------------------------------------------------------------------------------------
+def test_scores_are_judged_at_the_threshold_with_scores_at_it_counted_positive():
+    document = evaluate_scores([0, 0, 1, 1, 1], [0.1, 0.6, 0.4, 0.9, 0.6], threshold=0.6)
+    metrics: dict[str, Any] = document["binary_classification_metrics"]
+    assert metrics["confusion_matrix"] == {"0": {"0": 1, "1": 1}, "1": {"0": 1, "1": 2}}
+    assert metrics["precision"]["value"] == pytest.approx(2 / 3)
+    assert metrics["recall"]["value"] == pytest.approx(2 / 3)
+    assert metrics["accuracy"]["value"] == pytest.approx(3 / 5)
+    assert metrics["auc"]["value"] == pytest.approx(4.5 / 6)  # the tie of 0.6 and 0.6 counts half
+    expected_brier = np.mean((np.array([0.1, 0.6, 0.4, 0.9, 0.6]) - np.array([0, 0, 1, 1, 1])) ** 2)
+    assert metrics["brier_score"]["value"] == pytest.approx(expected_brier)
+    assert document["dataset"] == {"rows": 5, "positives": 3}
+
+
+def test_a_single_class_cannot_be_evaluated():
+    with pytest.raises(SingleClassError, match="all 3 labels are 1"):
+        evaluate_scores([1, 1, 1], [0.2, 0.5, 0.9], threshold=0.5)
+
+
+def test_downsampled_curves_keep_both_ends_and_at_most_200_points():
+    xs, ys = np.linspace(0, 1, 1_001), np.linspace(1, 0, 1_001) ** 2
+    x, y = downsample_curve(xs, ys)
+    assert len(x) == len(y) == 200 and (x[0], y[0], x[-1], y[-1]) == (0.0, 1.0, 1.0, 0.0)
+    assert x == sorted(x)
+    assert downsample_curve([0.0, 0.5, 1.0], [1.0, 0.2, 0.0]) == ([0.0, 0.5, 1.0], [1.0, 0.2, 0.0])
+
+
+def test_operating_point_is_the_threshold_with_the_highest_f1():
+    point = best_f1_threshold([0, 0, 1, 0, 1, 1], [0.1, 0.2, 0.3, 0.4, 0.8, 0.9])
+    # at 0.3: three of four flagged are fraud, all fraud flagged (F1 6/7); at 0.8 precision 1 but F1 only 0.8
+    assert point == {"threshold": 0.3, "precision": 0.75, "recall": 1.0, "f1": pytest.approx(6 / 7)}
