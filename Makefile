@@ -38,7 +38,8 @@ typecheck: $(STAMP)
 
 check-template: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
-	$(BIN)/python -m cd4ml.template_checks template.yaml tests/integration/stacks/*/template.yaml
+	$(BIN)/python -m cd4ml.template_checks --resilient-tasks template.yaml
+	$(BIN)/python -m cd4ml.template_checks tests/integration/stacks/*/template.yaml
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -51,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sagemaker_jobs.py
 	$(BIN)/python bench/sagemaker_endpoints.py
 	$(BIN)/python bench/data_validation.py
+	$(BIN)/python bench/training_pipeline.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -236,9 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("--event", "-e", help="JSON event file (default: {})")
     invoke.set_defaults(run=_invoke)
 
-    demo = commands.add_parser("demo", help="the main job: run the stack on the local cloud end to end")
+    demo = commands.add_parser("demo", help="the main job: run the training pipeline on the local cloud end to end")
     demo.add_argument("--template", "-t", default="template.yaml")
-    demo.set_defaults(run=lambda a: __import__("cd4ml.demo", fromlist=["run"]).run(Path(a.template)))
+    demo.add_argument("--rows", type=_bounded(int, 1_000), default=100_000, help="orders in the generated dataset")
+    demo.add_argument("--out", type=Path, default=Path(".cd4ml/demo"), help="where the run's report is copied")
+    demo.set_defaults(
+        run=lambda a: __import__("cd4ml.demo", fromlist=["run"]).run(Path(a.template), rows=a.rows, output_dir=a.out)
+    )
 
     data = commands.add_parser("data", help="datasets for the fraud workload")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_DataParser)

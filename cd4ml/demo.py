@@ -1,66 +1,129 @@
-"""The main job on one machine: deploy template.yaml on the local cloud and drive it as a user would.
-
-Today the stack holds the foundation (buckets, topic, stream, table); the demo deploys it, uploads a dataset and
-shows what the event wiring did with it. The training pipeline (issue 4) extends this into the full run.
+"""The main job on one machine (`make demo`): deploy template.yaml on the local cloud with the dev stage's parameters,
+publish the model code, upload a generated orders dataset and follow the training pipeline it starts to a
+registered model; then upload a dataset with a stale column and show it quarantined. Ends with the model, its
+metrics, the gate's decision and the run's HTML report (copied out of the local cloud before it stops).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import random
+import shlex
 import sys
 import time
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TextIO
 
+from .data import Fault, generate_orders
 from .localcloud import LocalCloud
+from .pipeline_driver import STAGES, PipelineDriver, RunResult
+
+DEFAULT_OUT = Path(".cd4ml") / "demo"
+HEADLINE_METRICS = ("pr_auc", "auc", "f1", "precision", "recall", "brier_score", "threshold")
 
 
-def sample_orders(rows: int = 200, seed: int = 7) -> bytes:
-    """A small, deterministic order file in the shape the pipeline ingests."""
-    rng = random.Random(seed)
-    start = datetime(2026, 11, 1, tzinfo=UTC)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["order_id", "customer_id", "order_ts", "order_amount", "account_tenure_days", "is_fraud"])
-    for i in range(rows):
-        writer.writerow(
-            [
-                f"order-{i:06d}",
-                f"customer-{rng.randrange(40):04d}",
-                (start + timedelta(minutes=rng.randrange(60 * 24 * 24))).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                f"{rng.lognormvariate(3.5, 1.0):.2f}",
-                rng.randrange(1, 2000),
-                int(rng.random() < 0.02),
-            ]
-        )
-    return out.getvalue().encode("utf-8")
+def stage_parameters(samconfig: Path, stage: str = "dev") -> dict[str, str]:
+    """The parameter overrides `sam deploy --config-env <stage>` would use, so the demo runs what dev deploys."""
+    if not samconfig.is_file():
+        return {"Stage": stage}
+    config = tomllib.loads(samconfig.read_text(encoding="utf-8"))
+    overrides = config.get(stage, {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
+    pairs = shlex.split(overrides) if isinstance(overrides, str) else list(overrides)
+    return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
 
 
-def run(template: Path = Path("template.yaml"), out: object = sys.stdout) -> int:
+def run(
+    template: Path = Path("template.yaml"),
+    out: TextIO = sys.stdout,
+    *,
+    rows: int = 100_000,
+    days: int = 28,
+    seed: int = 7,
+    output_dir: Path = DEFAULT_OUT,
+    now: datetime | None = None,
+) -> int:
     def say(text: str) -> None:
-        print(text, file=out, flush=True)  # type: ignore[call-overload]
+        print(text, file=out, flush=True)
 
     started = time.perf_counter()
+    now = now or datetime.now(UTC)
+    parameters = stage_parameters(template.parent / "samconfig.toml")
     with LocalCloud() as cloud:
-        say(f"[1/3] Deploying {template} onto the local cloud ({cloud.endpoint_url})")
-        stack = cloud.deploy(template, progress=lambda line: say(f"      {line}"))
-        say(f"      {len(stack.resources)} resources ready")
-        bucket = stack.outputs["RawDataBucketName"]
-        key = f"datasets/orders/{datetime.now(UTC):%Y-%m-%d}/orders.csv"
-        say(f"[2/3] Uploading a sample dataset to s3://{bucket}/{key}")
-        body = sample_orders()
-        put = cloud.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
-        say(f"      {len(body)} bytes, version {put.get('VersionId')}")
-        cloud.wait_idle()
-        say("[3/3] What EventBridge did with the upload")
-        delivered = [d for d in cloud.router.deliveries if d.source == "aws.s3"]
-        for delivery in delivered:
-            say(f"      {delivery.detail_type} -> rule {delivery.rule} -> {delivery.target_arn}: {delivery.outcome}")
-        unmatched = [e for e in cloud.router.unmatched if e.get("source") == "aws.s3"]
-        for event in unmatched:
-            say(f"      {event['detail-type']} event {event['id']} matched no rule")
-        say("      The training pipeline that reacts to this upload is not in template.yaml yet (issue 4).")
+        say(f"[1/6] Deploying {template} onto the local cloud ({cloud.endpoint_url})")
+        say(f"      parameters of the dev stage (samconfig.toml): {' '.join(f'{k}={v}' for k, v in parameters.items())}")
+        stack = cloud.deploy(template, parameters)
+        say(f"      {len(stack.resources)} resources ready in {time.perf_counter() - started:.1f}s")
+        driver = PipelineDriver(cloud)
+
+        say("[2/6] Publishing the model code the SageMaker jobs run")
+        code = driver.publish_code(parameters.get("ModelCodeVersion", "dev"), progress=lambda line: say(f"      {line}"))
+        say(f"      code version {code.version}, sha256 {code.sha256[:16]}...")
+
+        day = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        first_day = day - timedelta(days=days)
+        say(f"[3/6] Generating {rows:,} orders from {first_day:%Y-%m-%d} to {day - timedelta(days=1):%Y-%m-%d}")
+        orders = generate_orders(rows, seed=seed, start=first_day, days=days)
+        key = f"datasets/orders/{day:%Y-%m-%d}/orders.csv"
+        dataset = driver.upload(orders, key)
+        say(f"      uploaded s3://{dataset.bucket}/{key} ({dataset.size:,} bytes, version {dataset.version_id})")
+
+        say("[4/6] Following the training pipeline this upload started")
+        result = driver.follow(dataset, timeout=900, progress=lambda state, at: say(_progress(state, at)))
+        say(f"      run {result.outcome.get('run_id')} ended {result.status} in {result.seconds:.1f}s")
+
+        say(f"[5/6] Uploading a faulty dataset ({Fault.STALE_COLUMN.value}: account tenure stuck at 54)")
+        stale = generate_orders(rows // 4, seed=seed + 1, start=first_day, days=days, faults=[Fault.STALE_COLUMN])
+        faulty = driver.follow(driver.upload(stale, f"datasets/orders/{day:%Y-%m-%d}/orders-stale.csv"), timeout=300)
+        say(f"      {faulty.run_status}: {'; '.join(faulty.outcome.get('reasons', []))}")
+        say(f"      quarantined copy: {faulty.outcome.get('quarantine_uri')}")
+
+        say("[6/6] Result")
+        report = _save_report(driver, result, output_dir)
+        _summarise(result, report, say)
     say(f"Done in {time.perf_counter() - started:.1f}s")
-    return 0
+    return 0 if result.run_status == "succeeded" else 1
+
+
+def _progress(state: str, at: float) -> str:
+    what = STAGES.get(state)
+    return f"      {at:6.1f}s  {state}" + (f": {what}" if what else "")
+
+
+def _save_report(driver: PipelineDriver, result: RunResult, output_dir: Path) -> Path | None:
+    run_id = result.outcome.get("run_id")
+    if not run_id:
+        return None
+    target = (output_dir / run_id).resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("report.html", "outcome.json"):
+        body = driver.s3.get_object(Bucket=driver.artifacts_bucket, Key=f"runs/{run_id}/{name}")["Body"].read()
+        (target / name).write_bytes(body)
+    return target / "report.html"
+
+
+def _summarise(result: RunResult, report: Path | None, say: Any) -> None:
+    outcome = result.outcome
+    gate = outcome.get("gate") or {}
+    say(f"      outcome:  {outcome.get('status', result.status)}")
+    for reason in outcome.get("reasons", []):
+        say(f"      reason:   {reason}")
+    if outcome.get("model_package_arn"):
+        say(f"      model:    {outcome['model_package_arn']}")
+        say(f"      approval: {outcome.get('approval_status')}")
+    metrics = gate.get("metrics") or {}
+    if metrics:
+        say("      metrics (test set): " + ", ".join(f"{k} {metrics[k]:.4f}" for k in HEADLINE_METRICS if k in metrics))
+    if gate:
+        say(f"      gate:     {'passed' if gate.get('passed') else 'gated out'}")
+        for check in gate.get("checks", []):
+            sign = {"minimum": ">=", "maximum": "<=", "champion": ">="}.get(check["kind"], "?")
+            value = "missing" if check["value"] is None else f"{check['value']:.4f}"
+            verdict = "ok" if check["passed"] else "FAILED"
+            say(f"                {check['metric']} {value} {sign} {check['bound']:.4f} ({check['kind']}): {verdict}")
+        if not gate.get("champion"):
+            say("                no champion yet: this is the group's first approved model")
+    training = result.output.get("training") or {}
+    if training:
+        say(f"      training: {training.get('job_name')} ({training.get('billable_seconds')}s billable)")
+    say(f"      report:   {report if report else 'none'}")
+    say(f"                (in the stack: {outcome.get('report_uri')})")

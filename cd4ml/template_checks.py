@@ -18,7 +18,30 @@ PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 PLACEHOLDER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:placeholder"
 
 
-def check_state_machine(logical_id: str, props: dict[str, Any], base: Path) -> list[str]:
+def task_problems(states: dict[str, Any], where: str = "") -> list[str]:
+    """The project's rules for its own pipelines: every Task retries transient errors, catches every failure into a
+    failure path, and has a timeout (a lost callback or a hung function must fail loudly, never wait forever)."""
+    problems: list[str] = []
+    for name, state in states.items():
+        label = f"{where}{name}"
+        if state.get("Type") == "Task":
+            if not state.get("Retry"):
+                problems.append(f"task {label} has no Retry")
+            if not any("States.ALL" in c.get("ErrorEquals", []) for c in state.get("Catch") or []):
+                problems.append(f"task {label} has no Catch of States.ALL")
+            if "TimeoutSeconds" not in state and "TimeoutSecondsPath" not in state:
+                problems.append(f"task {label} has no TimeoutSeconds or TimeoutSecondsPath")
+        for branch in state.get("Branches") or []:
+            problems += task_problems(branch.get("States", {}), f"{label}/")
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            problems += task_problems(processor.get("States", {}), f"{label}/")
+    return problems
+
+
+def check_state_machine(
+    logical_id: str, props: dict[str, Any], base: Path, *, resilient_tasks: bool = False
+) -> list[str]:
     problems: list[str] = []
     uri = props.get("DefinitionUri")
     if not isinstance(uri, str):
@@ -37,6 +60,8 @@ def check_state_machine(logical_id: str, props: dict[str, Any], base: Path) -> l
         problems.append(f"{path.name}: ${{{name}}} has no DefinitionSubstitutions entry in {logical_id}")
     for name in sorted(given - used):
         problems.append(f"{logical_id}: DefinitionSubstitutions entry {name} is not used by {path.name}")
+    if resilient_tasks:
+        problems += [f"{path.name}: {p}" for p in task_problems(json.loads(text).get("States", {}))]
     linted = PLACEHOLDER.sub(PLACEHOLDER_ARN, text)
     result = subprocess.run(
         [str(Path(sys.executable).with_name("statelint")), linted],
@@ -49,7 +74,7 @@ def check_state_machine(logical_id: str, props: dict[str, Any], base: Path) -> l
     return problems
 
 
-def check_template(path: Path) -> list[str]:
+def check_template(path: Path, *, resilient_tasks: bool = False) -> list[str]:
     problems: list[str] = []
     try:
         document = load_template(path)
@@ -57,7 +82,9 @@ def check_template(path: Path) -> list[str]:
         return [str(exc)]
     for logical_id, resource in document.get("Resources", {}).items():
         if resource.get("Type") == "AWS::Serverless::StateMachine":
-            problems += check_state_machine(logical_id, resource.get("Properties") or {}, path.parent)
+            problems += check_state_machine(
+                logical_id, resource.get("Properties") or {}, path.parent, resilient_tasks=resilient_tasks
+            )
     if not problems:
         try:
             transform_template(document, {}, path.parent, "us-east-1")
@@ -67,10 +94,14 @@ def check_template(path: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    paths = [Path(p) for p in (argv if argv is not None else sys.argv[1:])] or [Path("template.yaml")]
+    """`python -m cd4ml.template_checks [--resilient-tasks] TEMPLATE...`; --resilient-tasks adds the Retry, Catch
+    and timeout rule for every Task of the templates' state machines (the project's own template)."""
+    arguments = list(argv if argv is not None else sys.argv[1:])
+    resilient = "--resilient-tasks" in arguments
+    paths = [Path(p) for p in arguments if p != "--resilient-tasks"] or [Path("template.yaml")]
     failed = 0
     for path in paths:
-        problems = check_template(path)
+        problems = check_template(path, resilient_tasks=resilient)
         for problem in problems:
             print(f"{path}: {problem}", file=sys.stderr)
         failed += bool(problems)

@@ -54,9 +54,16 @@ def labels_and_features(table: pa.Table, model: TrainedModel) -> tuple[np.ndarra
     return labels, x
 
 
-def plot_curves(document: dict[str, Any], output_dir: Path) -> None:
-    """ROC and precision-recall curves as small PNGs (a Figure without pyplot: no global state, no GUI backend)."""
-    from matplotlib.figure import Figure
+def plot_curves(document: dict[str, Any], output_dir: Path) -> bool:
+    """ROC and precision-recall curves as small PNGs (a Figure without pyplot: no global state, no GUI backend).
+
+    An image without matplotlib still evaluates: the curves are in evaluation.json, and the run report draws them
+    itself. Returns whether the images were written."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        print("matplotlib is not installed in this image: no roc.png / pr.png (the curves are in evaluation.json)")
+        return False
 
     metrics = document["binary_classification_metrics"]
     roc = metrics["receiver_operating_characteristic_curve"]
@@ -78,6 +85,7 @@ def plot_curves(document: dict[str, Any], output_dir: Path) -> None:
         figure.tight_layout()
         with (output_dir / name).open("wb") as handle:
             figure.savefig(handle, format="png")
+    return True
 
 
 def evaluate(model_dir: Path, test_dir: Path, output_dir: Path) -> dict[str, Any]:

@@ -1,17 +1,37 @@
-"""The main job (`make demo`) runs the project's template on the local cloud from start to end."""
+"""The main job (`make demo`) runs the project's template on the local cloud from upload to registered model."""
 
 import io
+import json
+import re
 
-from cd4ml.demo import run
+import pytest
+
+from cd4ml.demo import run, stage_parameters
+
+pytestmark = pytest.mark.e2e
 
 
-def test_demo_deploys_the_stack_uploads_a_dataset_and_reports_what_eventbridge_did(root):
+def test_demo_trains_gates_and_registers_a_model_and_quarantines_a_stale_dataset(root, tmp_path):
     out = io.StringIO()
 
-    assert run(root / "template.yaml", out=out) == 0
+    assert run(root / "template.yaml", out=out, output_dir=tmp_path) == 0
 
     text = out.getvalue()
-    assert "7 resources ready" in text
-    assert "/datasets/orders/" in text and "bytes, version" in text
-    # no rule reacts to uploads yet (the training pipeline is issue 4), and the demo says so
-    assert "Object Created event" in text and "matched no rule" in text
+    for state in ("ValidateData", "BuildFeatures", "Train", "Evaluate", "Gate", "Register", "ModelRegistered"):
+        assert re.search(rf"\d+\.\ds  {state}\b", text), f"no progress line for {state}"
+    assert "model:    arn:aws:sagemaker:us-east-1:123456789012:model-package/cd4ml-fraud/1" in text
+    assert "approval: Approved" in text  # the dev stage approves automatically
+    assert re.search(r"metrics \(test set\): pr_auc 0\.\d{4}, auc 0\.\d{4}", text)
+    assert "gate:     passed" in text
+    assert "quarantined: column.stale: 'account_tenure_days' is stuck at 54" in text
+    (report,) = tmp_path.glob("*/report.html")
+    html = report.read_text()
+    assert "data:image/png;base64," in html and "Data quality" in html
+    outcome = json.loads((report.parent / "outcome.json").read_text())
+    assert outcome["status"] == "succeeded" and str(report) in text
+
+
+def test_demo_deploys_with_the_dev_stage_parameters_of_samconfig(root):
+    parameters = stage_parameters(root / "samconfig.toml", "dev")
+    assert parameters["Stage"] == "dev" and parameters["ModelApprovalStatus"] == "Approved"
+    assert stage_parameters(root / "samconfig.toml", "prod")["ModelApprovalStatus"] == "PendingManualApproval"

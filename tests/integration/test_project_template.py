@@ -37,13 +37,24 @@ def test_project_template_outputs_resolve_to_local_resources(project_cloud):
     assert table["TimeToLiveDescription"]["AttributeName"] == "expires_at"
 
 
-def test_raw_bucket_accepts_uploads_and_tells_eventbridge(project_cloud):
+def test_a_dataset_upload_starts_the_training_pipeline_and_other_keys_start_nothing(project_cloud):
     # the TLS-only bucket policy must not lock out the local endpoint, and EventBridge notifications are on
     bucket = project_cloud.physical_id("RawDataBucket")
     key = "datasets/x/2026-11-25/x.csv"
     s3 = project_cloud.client("s3")
     put = s3.put_object(Bucket=bucket, Key=key, Body=b"a\n1\n")
+    s3.put_object(Bucket=bucket, Key="notes/2026-11-25/readme.txt", Body=b"not data")
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"a\n1\n"
     project_cloud.wait_idle()
-    events = [json.loads(e["detail"]) for e in project_cloud.router.unmatched if e["detail-type"] == "Object Created"]
-    assert [(e["object"]["key"], e["object"]["version-id"]) for e in events] == [(key, put["VersionId"])]
+
+    started = [d for d in project_cloud.router.deliveries if d.source == "aws.s3"]
+    assert [d.target_arn for d in started] == [project_cloud.attribute("StartPipelineFunction", "Arn")]
+    unmatched = [json.loads(e["detail"]) for e in project_cloud.router.unmatched if e["detail-type"] == "Object Created"]
+    assert [e["object"]["key"] for e in unmatched] == ["notes/2026-11-25/readme.txt"]
+    (execution,) = project_cloud.wait_for_executions("TrainingPipeline")
+    described = project_cloud.wait_for_execution(execution["executionArn"])
+    # no contract is declared for a dataset named "x": the upload is quarantined, with the version that came in
+    assert described["error"] == "DataQuality.Quarantined" and "no contract for dataset 'x'" in described["cause"]
+    head = s3.head_object(Bucket=bucket, Key="quarantine/" + key)
+    assert head["Metadata"]["quarantine-reason"] == "dataset.unknown"
+    assert json.loads(described["input"])["dataset"]["version_id"] == put["VersionId"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import tarfile
 from datetime import datetime
 from pathlib import Path
@@ -79,6 +80,14 @@ def test_evaluation_writes_small_roc_and_pr_plots(trained, tmp_path, failure_fil
         data = (tmp_path / "evaluation" / name).read_bytes()
         width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
         assert data.startswith(PNG) and (width, height) == (500, 400), name
+
+
+def test_an_image_without_matplotlib_still_evaluates_without_plots(trained, tmp_path, failure_file, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # importing it now raises ImportError
+
+    assert run(trained["archive"], trained["test"], tmp_path / "evaluation") == 0
+    assert (tmp_path / "evaluation" / "evaluation.json").is_file()
+    assert not list((tmp_path / "evaluation").glob("*.png"))
 
 
 def test_evaluation_reads_model_files_directly_as_well_as_from_the_archive(trained, tmp_path, failure_file):
