@@ -49,7 +49,7 @@ from cd4ml_shared.contract import ORDERS, Column  # noqa: E402
 START = datetime(2026, 2, 1, tzinfo=UTC)  # the bench dataset's window: 28 days from here
 DAYS = 28
 NOW = START + timedelta(days=DAYS, hours=6)  # validation time: fresh data
-FUTURE_TOLERANCE = timedelta(minutes=5)  # as cd4ml_shared.data_quality.FUTURE_TOLERANCE
+FUTURE_TOLERANCE = timedelta(seconds=ORDERS.future_tolerance_s)  # as the contract says
 EXTRA_FEATURES = (
     Column("orders_last_7d", "int", minimum=0, maximum=1_000),
     Column("orders_last_30d", "int", minimum=0, maximum=5_000),

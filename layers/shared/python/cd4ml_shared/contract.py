@@ -46,6 +46,14 @@ class DatasetContract:
     stale_dominant_share: float = 0.95
     # label leakage: a feature that predicts the label (ROC AUC of the feature alone) at least this well
     leakage_auc: float = 0.98
+    # with fewer positives (or negatives) than this a random feature can reach the leakage AUC by chance
+    leakage_min_class_rows: int = 30
+    # producers' clocks drift: a timestamp this far ahead of the validation time is not yet "in the future"
+    future_tolerance_s: float = 300.0
+    # a day counts as "stuck" only with enough rows that the dominant share of one value is not chance
+    stale_min_day_rows: int = 30
+    # without a reference, a value must be stuck on this many days to call the column stale
+    stale_min_days: int = 2
     drift: DriftThresholds = field(default_factory=DriftThresholds)
 
     def column(self, name: str) -> Column:

@@ -59,11 +59,7 @@ __all__ = [
 Severity: TypeAlias = Literal["fail", "warn"]
 Format: TypeAlias = Literal["csv", "parquet"]
 
-# Thresholds the contract does not declare (module defaults; see docs/data-quality.md).
-FUTURE_TOLERANCE = timedelta(minutes=5)  # producers' clocks drift; a few minutes ahead is not a future timestamp
-STALE_MIN_DAY_ROWS = 30  # a day counts as "stuck" only with enough rows that 95 % of one value is not chance
-STALE_MIN_DAYS = 2  # without a reference, a value must be stuck on this many days ("constant across days")
-LEAKAGE_MIN_CLASS_ROWS = 30  # with fewer positives (or negatives) a random feature can reach AUC 0.98 by chance
+# Thresholds live in the contract; this is a cost guard of the implementation (see docs/data-quality.md).
 LEAKAGE_MAX_LEVELS = 100  # beyond this many values a category's in-sample positive rate is an ID, not a signal
 EXAMPLES = 3  # example values quoted in a finding
 # What a CSV cell may say for "no value". Not "NA": that is Namibia's country code.
@@ -874,7 +870,7 @@ def _time_findings(dataset: _Dataset, contract: DatasetContract, now: datetime) 
         return []
     name = contract.timestamp.name
     now_us = (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-    limit_us = now_us + FUTURE_TOLERANCE // timedelta(microseconds=1)
+    limit_us = now_us + int(contract.future_tolerance_s * 1_000_000)
     findings: list[Finding] = []
     future = valid > limit_us
     count = int(future.sum())
@@ -926,7 +922,7 @@ def _stale_findings(
             stale = now_profile.dominant_share >= share_limit or stuck.days >= 1
         else:
             # No reference: only a number that should differ between customers and from day to day is suspect.
-            stale = stuck.days >= STALE_MIN_DAYS
+            stale = stuck.days >= contract.stale_min_days
         if not stale:
             continue
         value = now_profile.dominant
@@ -987,13 +983,14 @@ def _stuck_days(dataset: _Dataset, contract: DatasetContract, name: str, now: Co
     none = _Stuck(days_in_data=days.present)
     if not isinstance(now, NumericProfile) or now.dominant is None:
         return none
-    eligible = days.rows[days.rows >= STALE_MIN_DAY_ROWS]
+    eligible = days.rows[days.rows >= contract.stale_min_day_rows]
     if not len(eligible) or now.dominant_share * dataset.rows < contract.stale_dominant_share * eligible.min():
         return none  # too few rows hold the value for any day to be stuck on it: spare the per-day pass
     values = dataset.numeric[name].values
     is_value = (values if days.everyone else values[days.valid]) == now.dominant
     value_per_day = np.bincount(days.index, weights=is_value, minlength=len(days.rows))
-    candidate = (value_per_day >= contract.stale_dominant_share * days.rows) & (days.rows >= STALE_MIN_DAY_ROWS)
+    enough_rows = days.rows >= contract.stale_min_day_rows
+    candidate = (value_per_day >= contract.stale_dominant_share * days.rows) & enough_rows
     stuck_days = np.flatnonzero(candidate)
     if not len(stuck_days):
         return none
@@ -1071,10 +1068,10 @@ def _leakage_findings(dataset: _Dataset, contract: DatasetContract, skipped: lis
     else:
         positives = int(positive.sum())
         negatives = int(known.sum()) - positives
-        if min(positives, negatives) < LEAKAGE_MIN_CLASS_ROWS:
+        if min(positives, negatives) < contract.leakage_min_class_rows:
             skipped.append(
                 f"label.leakage: {positives} positive and {negatives} negative labels; "
-                f"at least {LEAKAGE_MIN_CLASS_ROWS} of each are needed"
+                f"at least {contract.leakage_min_class_rows} of each are needed"
             )
             names = []
     leaking: set[str] = set()
