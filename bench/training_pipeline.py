@@ -18,6 +18,7 @@ each SageMaker job's process time (interpreter start, imports, compute) from the
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import statistics
@@ -163,7 +164,7 @@ def state_durations(runs: list[dict]) -> dict[str, float]:
     spans: dict[str, list[float]] = {}
     for run in runs:
         states = [*run["states"], ("end", run["total"])]
-        for (name, at), (_, next_at) in zip(states, states[1:], strict=False):
+        for (name, at), (_, next_at) in itertools.pairwise(states):
             spans.setdefault(name, []).append(next_at - at)
     return {name: statistics.median(values) for name, values in spans.items()}
 

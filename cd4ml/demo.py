@@ -50,13 +50,15 @@ def run(
     parameters = stage_parameters(template.parent / "samconfig.toml")
     with LocalCloud() as cloud:
         say(f"[1/6] Deploying {template} onto the local cloud ({cloud.endpoint_url})")
-        say(f"      parameters of the dev stage (samconfig.toml): {' '.join(f'{k}={v}' for k, v in parameters.items())}")
+        listed = " ".join(f"{k}={v}" for k, v in parameters.items())
+        say(f"      parameters of the dev stage (samconfig.toml): {listed}")
         stack = cloud.deploy(template, parameters)
         say(f"      {len(stack.resources)} resources ready in {time.perf_counter() - started:.1f}s")
         driver = PipelineDriver(cloud)
 
         say("[2/6] Publishing the model code the SageMaker jobs run")
-        code = driver.publish_code(parameters.get("ModelCodeVersion", "dev"), progress=lambda line: say(f"      {line}"))
+        version = parameters.get("ModelCodeVersion", "dev")  # the template's default when dev does not set it
+        code = driver.publish_code(version, progress=lambda line: say(f"      {line}"))
         say(f"      code version {code.version}, sha256 {code.sha256[:16]}...")
 
         day = datetime(now.year, now.month, now.day, tzinfo=UTC)

@@ -49,7 +49,7 @@ def test_a_dataset_upload_starts_the_training_pipeline_and_other_keys_start_noth
 
     started = [d for d in project_cloud.router.deliveries if d.source == "aws.s3"]
     assert [d.target_arn for d in started] == [project_cloud.attribute("StartPipelineFunction", "Arn")]
-    unmatched = [json.loads(e["detail"]) for e in project_cloud.router.unmatched if e["detail-type"] == "Object Created"]
+    unmatched = [json.loads(e["detail"]) for e in project_cloud.router.unmatched if e["source"] == "aws.s3"]
     assert [e["object"]["key"] for e in unmatched] == ["notes/2026-11-25/readme.txt"]
     (execution,) = project_cloud.wait_for_executions("TrainingPipeline")
     described = project_cloud.wait_for_execution(execution["executionArn"])
