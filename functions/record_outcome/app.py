@@ -9,7 +9,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cd4ml_shared.outcome import notification, report_inputs, run_record
+from cd4ml_shared.outcome import notification, report_inputs, run_record, stop_run_jobs
 from cd4ml_shared.pipeline import RunLayout
 from cd4ml_shared.run_report import render_run_report
 
@@ -17,6 +17,7 @@ logger = Logger()
 metrics = Metrics()
 s3 = boto3.client("s3")
 sns = boto3.client("sns")
+sagemaker = boto3.client("sagemaker")
 TOPIC_ARN = os.environ["NOTIFICATION_TOPIC_ARN"]
 
 
@@ -32,6 +33,10 @@ def handler(event: dict, context: LambdaContext) -> dict:
         started_at=event.get("started_at", ""),
         now=datetime.now(UTC),
     )
+    if record["status"] == "failed" and state.get("job_prefix"):
+        record["stopped_jobs"] = stop_run_jobs(sagemaker, state["job_prefix"])
+        if record["stopped_jobs"]:
+            logger.warning("stopped the failed run's jobs", extra={"jobs": record["stopped_jobs"]})
     layout = RunLayout(state["artifacts_bucket"], state["run_id"])
     quality, evaluation, images = report_inputs(s3, record, layout.bucket)
     html = render_run_report(record, quality, evaluation, images)

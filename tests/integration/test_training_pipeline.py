@@ -262,3 +262,46 @@ def test_model_code_is_published_reproducibly():
     assert sourcedir(files) == sourcedir(files)
     with tarfile.open(fileobj=io.BytesIO(sourcedir(files))) as tar:
         assert sorted(tar.getnames()) == sorted(files)
+
+
+def test_a_failed_run_stops_the_jobs_it_left_running(cloud, driver):
+    """A waiting task that timed out leaves its job running; the failure path stops it."""
+    s3, sagemaker = cloud.client("s3"), cloud.client("sagemaker")
+    s3.put_object(
+        Bucket=driver.artifacts_bucket,
+        Key="tests/sleeper/sourcedir.tar.gz",
+        Body=sourcedir({"sleep.py": b"import time\ntime.sleep(120)\n"}),
+    )
+    prefix = "cd4ml-00000000deadbeef"
+    sagemaker.create_training_job(
+        TrainingJobName=f"{prefix}-train-0",
+        AlgorithmSpecification={
+            "TrainingImage": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5",
+            "TrainingInputMode": "File",
+        },
+        HyperParameters={
+            "sagemaker_program": "sleep.py",
+            "sagemaker_submit_directory": f"s3://{driver.artifacts_bucket}/tests/sleeper/sourcedir.tar.gz",
+        },
+        RoleArn=cloud.attribute("SageMakerExecutionRole", "Arn"),
+        OutputDataConfig={"S3OutputPath": f"s3://{driver.artifacts_bucket}/tests/sleeper/"},
+        ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 300},
+    )
+    state = {
+        "run_id": "orders-timed-out",
+        "job_prefix": prefix,
+        "artifacts_bucket": driver.artifacts_bucket,
+        "dataset": {"bucket": driver.raw_bucket, "key": "datasets/orders/2026-11-25/orders.csv"},
+        "error": {"Error": "States.Timeout", "Cause": "the Train task timed out"},
+    }
+    event = {"status": "failed", "state": state, "execution_arn": "arn:aws:states:::execution:x", "started_at": ""}
+
+    result = cloud.invoke("RecordOutcomeFunction", event)
+
+    assert result.function_error is None, result.payload
+    outcome = driver.outcome("orders-timed-out")
+    assert outcome["stopped_jobs"] == [f"{prefix}-train-0"]
+    assert outcome["reasons"] == ["States.Timeout: the Train task timed out"]
+    described = cloud.sagemaker_jobs.wait(f"{prefix}-train-0", timeout=30)
+    assert described["TrainingJobStatus"] == "Stopped"

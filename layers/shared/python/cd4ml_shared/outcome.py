@@ -109,6 +109,29 @@ def report_inputs(s3: Any, record: Mapping[str, Any], bucket: str) -> tuple[Any,
     return quality, evaluation, images
 
 
+def stop_run_jobs(sagemaker: Any, job_prefix: str) -> list[str]:
+    """Stop the SageMaker jobs a failed run leaves running (a waiting task that timed out does not stop its job, and
+    a GPU instance left training costs money for nothing). Returns the names of the jobs asked to stop."""
+    stopped: list[str] = []
+    for kind in ("training", "processing"):
+        lister = getattr(sagemaker, f"list_{kind}_jobs")
+        stopper = getattr(sagemaker, f"stop_{kind}_job")
+        summaries = lister(NameContains=job_prefix, StatusEquals="InProgress", MaxResults=100)
+        for summary in summaries[f"{kind.capitalize()}JobSummaries"]:
+            name = summary[f"{kind.capitalize()}JobName"]
+            if not name.startswith(job_prefix + "-"):
+                continue
+            try:
+                stopper(**{f"{kind.capitalize()}JobName": name})
+            except sagemaker.exceptions.ClientError as error:
+                # it ended between the listing and the stop: nothing left to do
+                if error.response.get("Error", {}).get("Code") != "ValidationException":
+                    raise
+                continue
+            stopped.append(name)
+    return stopped
+
+
 def notification(record: Mapping[str, Any]) -> tuple[str, str]:
     """(subject, message) for the SNS topic: subject under SNS's 100 characters, message the record as JSON."""
     headline = {
