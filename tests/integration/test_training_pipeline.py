@@ -177,6 +177,17 @@ def test_each_injected_data_fault_is_quarantined_with_its_reason(cloud, driver, 
     assert len(packages(cloud)) == 1  # nothing trained, nothing registered
 
 
+def test_a_file_that_is_not_a_table_is_quarantined_as_unreadable(driver, first_run, notifications):
+    run = driver.run(b"PAR1 this is not parquet", f"datasets/orders/{START:%Y-%m-%d}/truncated.parquet")
+
+    assert run.error == "DataQuality.Quarantined" and run.outcome["status"] == "quarantined"
+    assert run.outcome["reasons"][0].startswith("dataset.unreadable: ")
+    assert run.outcome["quarantine_uri"].endswith(
+        "/quarantine/datasets/orders/" + f"{START:%Y-%m-%d}/truncated.parquet"
+    )
+    assert notifications(run.outcome["run_id"])[0]["Subject"].startswith("cd4ml dataset quarantined")
+
+
 def test_a_duplicated_upload_event_starts_one_execution(cloud, driver, first_run, sample_event):
     dataset = first_run.output["dataset"]
     event = sample_event("s3_object_created.json")

@@ -313,3 +313,19 @@ def test_a_failed_job_reason_names_the_job():
 def test_an_unknown_status_is_refused():
     with pytest.raises(ValueError, match="unknown run status"):
         run_record("maybe", STATE, execution_arn="a", started_at="", now=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_the_sample_execution_input_is_what_the_starter_builds_for_the_sample_upload(sample_event):
+    from cd4ml_shared.pipeline import RunInput
+
+    upload = sample_event("s3_object_created.json")["detail"]
+    run = RunInput.model_validate(sample_event("training_pipeline_input.json"))
+    dataset = DatasetRef(
+        bucket=upload["bucket"]["name"],
+        key=upload["object"]["key"],
+        version_id=upload["object"]["version-id"],
+        etag=upload["object"]["etag"],
+        size=upload["object"]["size"],
+    )
+    assert run.dataset == dataset
+    assert run.run_id == execution_name(dataset) and run.job_prefix == job_prefix(dataset)
