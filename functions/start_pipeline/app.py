@@ -37,17 +37,10 @@ TIMEOUTS = Timeouts(
 
 
 def dataset_of(event: EventBridgeEvent) -> DatasetRef:
-    detail = event.detail
-    key = detail["object"]["key"]
-    if not is_dataset_key(key):
-        raise NotADataset(f"s3://{detail['bucket']['name']}/{key} is not a .csv or .parquet under datasets/")
-    return DatasetRef(
-        bucket=detail["bucket"]["name"],
-        key=key,
-        version_id=detail["object"].get("version-id"),
-        etag=detail["object"].get("etag"),
-        size=detail["object"].get("size"),
-    )
+    dataset = DatasetRef.from_s3_event(event.detail)
+    if not is_dataset_key(dataset.key):
+        raise NotADataset(f"{dataset.uri} is not a .csv or .parquet under datasets/")
+    return dataset
 
 
 def start(dataset: DatasetRef, event: EventBridgeEvent) -> dict:

@@ -318,14 +318,7 @@ def test_an_unknown_status_is_refused():
 def test_the_sample_execution_input_is_what_the_starter_builds_for_the_sample_upload(sample_event):
     from cd4ml_shared.pipeline import RunInput
 
-    upload = sample_event("s3_object_created.json")["detail"]
+    dataset = DatasetRef.from_s3_event(sample_event("s3_object_created.json")["detail"])
     run = RunInput.model_validate(sample_event("training_pipeline_input.json"))
-    dataset = DatasetRef(
-        bucket=upload["bucket"]["name"],
-        key=upload["object"]["key"],
-        version_id=upload["object"]["version-id"],
-        etag=upload["object"]["etag"],
-        size=upload["object"]["size"],
-    )
-    assert run.dataset == dataset
+    assert run.dataset == dataset and dataset.version_id == "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"
     assert run.run_id == execution_name(dataset) and run.job_prefix == job_prefix(dataset)

@@ -66,6 +66,17 @@ class DatasetRef(BaseModel):
     etag: str | None = None
     size: int | None = None
 
+    @classmethod
+    def from_s3_event(cls, detail: dict[str, Any]) -> DatasetRef:
+        """The object of an S3 `Object Created` event's detail (EventBridge's shape)."""
+        return cls(
+            bucket=detail["bucket"]["name"],
+            key=detail["object"]["key"],
+            version_id=detail["object"].get("version-id"),
+            etag=detail["object"].get("etag"),
+            size=detail["object"].get("size"),
+        )
+
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
