@@ -231,7 +231,7 @@ def test_a_failing_training_job_reaches_the_failure_path_and_notifies(cloud, dri
         driver.publish_code("dev")
 
     assert run.status == "FAILED" and run.error == "SageMaker.TrainingJobFailed"
-    assert [s for s, _ in run.states][-3:] == ["Train", "RecordFailure", "PipelineFailed"]
+    assert [s for s, _ in run.states][-4:] == ["Train", "RecordFailure", "FailureKind", "PipelineFailed"]
     assert run.outcome["status"] == "failed"
     assert "model code release is broken" in run.outcome["reasons"][0]
     (message,) = notifications(run.outcome["run_id"])
@@ -316,3 +316,37 @@ def test_a_failed_run_stops_the_jobs_it_left_running(cloud, driver):
     assert outcome["reasons"] == ["States.Timeout: the Train task timed out"]
     described = cloud.sagemaker_jobs.wait(f"{prefix}-train-0", timeout=30)
     assert described["TrainingJobStatus"] == "Stopped"
+
+
+def test_a_job_that_outlives_its_task_timeout_fails_the_run_and_is_stopped(cloud, driver, first_run):
+    """The waiting task's TimeoutSecondsPath fires (no event ever came back in time): the run fails with
+    States.Timeout through the failure path, which stops the job still running."""
+    s3, sfn = cloud.client("s3"), cloud.client("stepfunctions")
+    s3.put_object(
+        Bucket=driver.artifacts_bucket,
+        Key="code/dev/source/features.py",
+        Body=b"import time\ntime.sleep(60)\n",
+    )
+    dataset = driver.upload(orders(seed=11), f"datasets/orders/{START:%Y-%m-%d}/orders-slow.csv")
+    cloud.wait_idle()
+    try:
+        run_input = json.loads(sfn.describe_execution(executionArn=driver.execution_arn(dataset))["input"])
+        # the same run, started by hand with a 3-second processing timeout (the stack's is the job limit + 10 min)
+        run_input.update(run_id=run_input["run_id"] + "-short", timeouts={"processing": 3, "training": 3})
+        run_input["job_prefix"] += "f"
+        arn = sfn.start_execution(
+            stateMachineArn=driver.state_machine_arn, name=run_input["run_id"], input=json.dumps(run_input)
+        )["executionArn"]
+        described = cloud.wait_for_execution(arn, timeout=60)
+    finally:
+        driver.publish_code("dev")
+
+    # a Fail state may not use a States.* error name: the run's error says Pipeline.Failed, its cause says why
+    assert described["status"] == "FAILED" and described["error"] == "Pipeline.Failed"
+    assert described["cause"].startswith("States.Timeout: ")
+    cloud.wait_idle()
+    outcome = driver.outcome(run_input["run_id"])
+    assert outcome["status"] == "failed" and outcome["reasons"][0].startswith("States.Timeout")
+    assert outcome["stopped_jobs"] == [f"{run_input['job_prefix']}-features-0"]
+    job = cloud.sagemaker_jobs.wait(f"{run_input['job_prefix']}-features-0", kind="processing", timeout=30)
+    assert job["ProcessingJobStatus"] == "Stopped"
