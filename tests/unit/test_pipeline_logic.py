@@ -322,3 +322,14 @@ def test_the_sample_execution_input_is_what_the_starter_builds_for_the_sample_up
     run = RunInput.model_validate(sample_event("training_pipeline_input.json"))
     assert run.dataset == dataset and dataset.version_id == "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"
     assert run.run_id == execution_name(dataset) and run.job_prefix == job_prefix(dataset)
+
+
+def test_the_jobs_send_the_training_scripts_own_defaults():
+    """Two declarations, one in the layer (what the Lambda sends) and one in the script (what it runs without
+    arguments): they must agree, so that a default changed in one place cannot silently differ in the other."""
+    from dataclasses import asdict
+
+    from cd4ml_model.train import Hyperparameters
+    from cd4ml_shared.jobs import DEFAULT_HYPERPARAMETERS
+
+    assert asdict(Hyperparameters()) == DEFAULT_HYPERPARAMETERS
