@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from cd4ml_shared.gate import LOWER_IS_BETTER
+
 from .data import Fault, generate_orders
 from .localcloud import LocalCloud
 from .pipeline_driver import STAGES, PipelineDriver, RunResult
@@ -118,7 +120,8 @@ def _summarise(result: RunResult, report: Path | None, say: Any) -> None:
     if gate:
         say(f"      gate:     {'passed' if gate.get('passed') else 'gated out'}")
         for check in gate.get("checks", []):
-            sign = {"minimum": ">=", "maximum": "<=", "champion": ">="}.get(check["kind"], "?")
+            lower = check["kind"] == "maximum" or (check["kind"] == "champion" and check["metric"] in LOWER_IS_BETTER)
+            sign = "<=" if lower else ">="
             value = "missing" if check["value"] is None else f"{check['value']:.4f}"
             verdict = "ok" if check["passed"] else "FAILED"
             say(f"                {check['metric']} {value} {sign} {check['bound']:.4f} ({check['kind']}): {verdict}")

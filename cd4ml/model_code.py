@@ -7,6 +7,7 @@ Layout under s3://<artifacts>/code/<version>/: sourcedir.tar.gz, source/<files>,
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -53,14 +54,15 @@ def fingerprint(files: dict[str, bytes]) -> str:
 
 
 def sourcedir(files: dict[str, bytes]) -> bytes:
-    """A reproducible tarball: same files, same bytes (fixed times and owners)."""
+    """A reproducible tarball: same files, same bytes (fixed times and owners in the tar, and mtime 0 in the gzip
+    header, which tarfile's own gzip mode would stamp with the current time)."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as tar:
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, content in files.items():
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(content), 0, 0o644
             tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
+    return gzip.compress(buffer.getvalue(), compresslevel=6, mtime=0)
 
 
 def git_commit(root: Path = ROOT) -> str | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from cd4ml_shared.pipeline import DatasetRef, execution_name
+from cd4ml_shared.run_input import DatasetRef, execution_name
 
 from .data import write_dataset
 from .localcloud import LocalCloud

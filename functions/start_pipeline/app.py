@@ -13,15 +13,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cd4ml_shared.pipeline import (
-    DatasetRef,
-    NotADataset,
-    RunInput,
-    Timeouts,
-    execution_name,
-    is_dataset_key,
-    job_prefix,
-)
+from cd4ml_shared.pipeline import NotADataset, is_dataset_key
+from cd4ml_shared.run_input import DatasetRef, RunInput, Timeouts, execution_name, job_prefix
 
 logger = Logger()
 metrics = Metrics()

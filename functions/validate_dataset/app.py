@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cd4ml_shared.ingest import validate_upload
-from cd4ml_shared.pipeline import RunInput
+from cd4ml_shared.run_input import RunInput
 
 logger = Logger()
 metrics = Metrics()

@@ -4,10 +4,11 @@ and registered model; bad data is quarantined; duplicates, failures and worse ch
 import io
 import json
 import tarfile
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cd4ml_shared.pipeline import DatasetRef, execution_name
+from cd4ml_shared.run_input import DatasetRef, execution_name
 
 from cd4ml.data import Fault, generate_orders
 from cd4ml.localcloud import LocalCloud
@@ -196,11 +197,15 @@ def test_a_duplicated_upload_event_starts_one_execution(cloud, driver, first_run
     detail["object"].update(key=dataset["key"], etag=dataset["etag"], size=dataset["size"])
     detail["object"]["version-id"] = dataset["version_id"]
     before = sorted(e["name"] for e in cloud.executions("TrainingPipeline"))
+    starter = cloud.attribute("StartPipelineFunction", "Arn")
+    delivered = len([d for d in cloud.router.deliveries if d.target_arn == starter])
 
     for _ in range(2):  # S3 delivers at least once: the same object version again, twice
         cloud.router.put_event("aws.s3", "Object Created", detail, [f"arn:aws:s3:::{dataset['bucket']}"])
     cloud.wait_idle()
 
+    # both duplicates reached the starter, and neither started a run
+    assert len([d for d in cloud.router.deliveries if d.target_arn == starter]) == delivered + 2
     assert sorted(e["name"] for e in cloud.executions("TrainingPipeline")) == before
     assert before.count(execution_name(DatasetRef(**dataset))) == 1
 
@@ -267,10 +272,13 @@ def test_a_better_challenger_is_registered_over_the_champion(cloud, driver, firs
     assert notifications(run.outcome["run_id"])[0]["Subject"].startswith("cd4ml model registered")
 
 
-def test_model_code_is_published_reproducibly():
+def test_model_code_is_published_reproducibly(monkeypatch):
     files = code_files()
     assert {"train.py", "features.py", "evaluate.py", "inference.py", "cd4ml_shared/contract.py"} <= set(files)
-    assert sourcedir(files) == sourcedir(files)
+    first = sourcedir(files)
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)  # an hour later, the same bytes
+    assert sourcedir(files) == first
     with tarfile.open(fileobj=io.BytesIO(sourcedir(files))) as tar:
         assert sorted(tar.getnames()) == sorted(files)
 

@@ -8,8 +8,9 @@ from cd4ml_shared.callbacks import failure_of, job_of, success_output
 from cd4ml_shared.gate import Champion, GateConfigError, GatePolicy, decide, metrics_of
 from cd4ml_shared.jobs import JobSettings, SettingsError, evaluation_request, features_request, training_request
 from cd4ml_shared.outcome import error_reason, notification, run_record
-from cd4ml_shared.pipeline import DatasetRef, RunLayout, execution_name, is_dataset_key, job_prefix
+from cd4ml_shared.pipeline import RunLayout, is_dataset_key
 from cd4ml_shared.registry import Lineage, model_package_request
+from cd4ml_shared.run_input import DatasetRef, execution_name, job_prefix
 
 DATASET = DatasetRef(bucket="raw", key="datasets/orders/2026-11-25/orders.csv", version_id="v1", etag="e1", size=10)
 SETTINGS = JobSettings(
@@ -316,7 +317,7 @@ def test_an_unknown_status_is_refused():
 
 
 def test_the_sample_execution_input_is_what_the_starter_builds_for_the_sample_upload(sample_event):
-    from cd4ml_shared.pipeline import RunInput
+    from cd4ml_shared.run_input import RunInput
 
     dataset = DatasetRef.from_s3_event(sample_event("s3_object_created.json")["detail"])
     run = RunInput.model_validate(sample_event("training_pipeline_input.json"))

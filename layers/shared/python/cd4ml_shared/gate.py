@@ -9,9 +9,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Metrics of SageMaker's binary-classification model-quality format that the gate may use.
-HIGHER_IS_BETTER = ("pr_auc", "auc", "precision", "recall", "f1", "accuracy")
-LOWER_IS_BETTER = ("brier_score",)
+# Which way is better for the metrics of SageMaker's model-quality formats (the report reads these too).
+HIGHER_IS_BETTER = frozenset({"pr_auc", "auc", "precision", "recall", "f1", "accuracy"})
+LOWER_IS_BETTER = frozenset(
+    {"brier_score", "log_loss", "logloss", "mse", "rmse", "mae", "false_positive_rate", "false_negative_rate"}
+)
+GATE_METRICS = HIGHER_IS_BETTER | LOWER_IS_BETTER
 
 
 class GateConfigError(ValueError):
@@ -31,12 +34,12 @@ class GatePolicy:
 
     def __post_init__(self) -> None:
         for metric in self.minimums:
-            if metric not in HIGHER_IS_BETTER + LOWER_IS_BETTER:
+            if metric not in GATE_METRICS:
                 raise GateConfigError(f"unknown gate metric {metric!r}")
         for metric in self.maximums:
-            if metric not in HIGHER_IS_BETTER + LOWER_IS_BETTER:
+            if metric not in GATE_METRICS:
                 raise GateConfigError(f"unknown gate metric {metric!r}")
-        if self.champion_metric not in HIGHER_IS_BETTER + LOWER_IS_BETTER:
+        if self.champion_metric not in GATE_METRICS:
             raise GateConfigError(f"unknown champion metric {self.champion_metric!r}")
         if not self.tolerance >= 0:
             raise GateConfigError(f"the champion tolerance must be >= 0, got {self.tolerance!r}")

@@ -15,7 +15,8 @@ from typing import Any, Literal
 from .contract import CONTRACTS
 from .data_quality import DataQualityError, QualityReport, read_table, validate
 from .drift import Profile
-from .pipeline import DatasetMissing, DatasetRef, RunLayout, reference_profile_key
+from .pipeline import DatasetMissing, RunLayout, reference_profile_key
+from .run_input import DatasetRef
 
 # S3 user metadata is limited to 2 KiB in all; the full reason is in the .reason.json beside the copy.
 _METADATA_REASON_CHARS = 1024
@@ -134,8 +135,6 @@ def _read_version(s3: Any, dataset: DatasetRef) -> bytes:
         request["VersionId"] = dataset.version_id
     try:
         body: bytes = s3.get_object(**request)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        raise DatasetMissing(f"{dataset.uri} (version {dataset.version_id}) no longer exists") from None
     except s3.exceptions.ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("NoSuchVersion", "404", "NoSuchKey", "NoSuchBucket"):
             raise DatasetMissing(f"{dataset.uri} (version {dataset.version_id}) no longer exists") from None

@@ -1,20 +1,12 @@
-"""The training pipeline's payloads and names: what its state machine receives, where a run keeps its files, and the
-errors its Catch clauses match.
-
-The state machine's data is documented here, once: the starter Lambda builds `RunInput`, every task reads the parts
-it needs from it and adds its result under its own key (`validation`, `features`, `training`, `evaluation`, `gate`,
-`registration`, `outcome`, or `error` from a Catch). Only S3 URIs travel through the execution, never data.
+"""The training pipeline's plain vocabulary: where a run keeps its files, which keys are datasets, and the errors
+its Catch clauses match. The execution's input and the run's names are in `run_input` (pydantic models, imported
+only by the functions that parse them, so the others do not pay pydantic's import at cold start).
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
 
 DATASET_PREFIX = "datasets/"
 QUARANTINE_PREFIX = "quarantine/"
@@ -55,104 +47,8 @@ class EvaluationMissing(PipelineError):
     """The evaluation job finished without a readable evaluation.json."""
 
 
-class DatasetRef(BaseModel):
-    """One uploaded object, pinned to its version."""
-
-    model_config = ConfigDict(frozen=True)
-
-    bucket: str
-    key: str
-    version_id: str | None = None
-    etag: str | None = None
-    size: int | None = None
-
-    @classmethod
-    def from_s3_event(cls, detail: dict[str, Any]) -> DatasetRef:
-        """The object of an S3 `Object Created` event's detail (EventBridge's shape)."""
-        return cls(
-            bucket=detail["bucket"]["name"],
-            key=detail["object"]["key"],
-            version_id=detail["object"].get("version-id"),
-            etag=detail["object"].get("etag"),
-            size=detail["object"].get("size"),
-        )
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-    @property
-    def dataset(self) -> str:
-        """`datasets/<dataset>/<date>/<file>` names the dataset (and so its contract); a flatter key uses its stem."""
-        parts = self.key.split("/")
-        if len(parts) >= 3 and parts[0] + "/" == DATASET_PREFIX:
-            return parts[1]
-        return PurePosixPath(self.key).stem
-
-    @property
-    def filename(self) -> str:
-        return PurePosixPath(self.key).name
-
-    @property
-    def report_key(self) -> str:
-        """The data-quality report beside the data: `orders.csv` -> `orders.quality.json` (not a prefix match of the
-        data key, so a processing job reading the data prefix never picks the report up)."""
-        path = PurePosixPath(self.key)
-        return str(path.with_name(f"{path.stem}.quality.json"))
-
-    @property
-    def quarantine_key(self) -> str:
-        return QUARANTINE_PREFIX + self.key
-
-    @property
-    def quarantine_reason_key(self) -> str:
-        path = PurePosixPath(self.quarantine_key)
-        return str(path.with_name(f"{path.stem}.reason.json"))
-
-
-class Timeouts(BaseModel):
-    """Seconds a waiting task may wait for its job's state-change event before the state machine gives up."""
-
-    processing: int = Field(gt=0)
-    training: int = Field(gt=0)
-
-
-class RunInput(BaseModel):
-    """The training pipeline's execution input, built by the starter Lambda."""
-
-    run_id: str
-    job_prefix: str
-    dataset: DatasetRef
-    artifacts_bucket: str
-    timeouts: Timeouts
-    trigger: dict[str, Any] = Field(default_factory=dict)
-
-
 def is_dataset_key(key: str) -> bool:
     return key.startswith(DATASET_PREFIX) and key.lower().endswith(DATA_SUFFIXES)
-
-
-_NAME_UNSAFE = re.compile(r"[^0-9A-Za-z_-]+")
-
-
-def object_digest(dataset: DatasetRef) -> str:
-    """A short, stable digest of one object version: bucket, key and version id (or ETag when unversioned)."""
-    identity = f"{dataset.bucket}/{dataset.key}@{dataset.version_id or dataset.etag or ''}"
-    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16]
-
-
-def execution_name(dataset: DatasetRef) -> str:
-    """The execution name for an upload: readable (`orders-2026-11-25-<digest>`) and the same for every duplicate of
-    the event, so Step Functions itself refuses a second run (ExecutionAlreadyExists). At most 80 characters."""
-    parts = dataset.key.split("/")
-    readable = "-".join(parts[1:-1]) if len(parts) >= 3 else dataset.dataset
-    readable = _NAME_UNSAFE.sub("-", readable).strip("-")[:56] or "dataset"
-    return f"{readable}-{object_digest(dataset)}"
-
-
-def job_prefix(dataset: DatasetRef) -> str:
-    """SageMaker job names are at most 63 characters: `cd4ml-<digest>` leaves room for `-<kind>-<attempt>`."""
-    return f"cd4ml-{object_digest(dataset)}"
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,17 @@ def latest_approved(sagemaker: Any, group_name: str) -> dict[str, Any] | None:
     return described
 
 
-def package_of_run(sagemaker: Any, group_name: str, run_id: str) -> dict[str, Any] | None:
-    """The version a run already registered (a retried Register task must not register twice)."""
-    paginator = sagemaker.get_paginator("list_model_packages")
-    for page in paginator.paginate(ModelPackageGroupName=group_name, SortBy="CreationTime", SortOrder="Descending"):
-        for summary in page["ModelPackageSummaryList"]:
-            described: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
-            if (described.get("CustomerMetadataProperties") or {}).get(RUN_ID_KEY) == run_id:
-                return described
+def package_of_run(sagemaker: Any, group_name: str, run_id: str, newest: int = 10) -> dict[str, Any] | None:
+    """The version a run already registered (a retried Register task must not register twice). A retry comes
+    seconds after the first attempt, so only the newest versions are looked at: the cost stays the same however
+    many versions the group holds."""
+    summaries = sagemaker.list_model_packages(
+        ModelPackageGroupName=group_name, SortBy="CreationTime", SortOrder="Descending", MaxResults=newest
+    )["ModelPackageSummaryList"]
+    for summary in summaries:
+        described: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+        if (described.get("CustomerMetadataProperties") or {}).get(RUN_ID_KEY) == run_id:
+            return described
     return None
 
 
@@ -103,7 +106,7 @@ def model_package_request(
     return {
         "ModelPackageGroupName": group_name,
         "ModelPackageDescription": f"run {run_id}: {headline}"[:1024],
-        "ClientToken": run_id[:36] if len(run_id) <= 36 else run_id[-36:],
+        "ClientToken": run_id[-36:],  # the API's limit; the end holds the run's digest
         "InferenceSpecification": {
             "Containers": [
                 {

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from .gate import LOWER_IS_BETTER  # which way is better: one declaration, shared with the gate
+
 __all__ = ["LOWER_IS_BETTER", "render_run_report"]
 
 # The report Lambda renders this at the end of every run and writes it to runs/<run_id>/report.html. Standard library
@@ -32,10 +34,6 @@ STATUS_LABELS: Mapping[str, str] = {
     "quarantined": "Quarantined",
     "failed": "Failed",
 }
-# Metrics where a smaller value is the better model; every other gate metric is "higher is better".
-LOWER_IS_BETTER = frozenset(
-    {"brier_score", "log_loss", "logloss", "mse", "rmse", "mae", "false_positive_rate", "false_negative_rate"}
-)
 # The evaluation metrics in the order a reader looks for them; others follow alphabetically.
 METRIC_ORDER = ("auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier_score", "threshold")
 METRIC_LABELS: Mapping[str, str] = {
