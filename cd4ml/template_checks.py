@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .localcloud.deploy.template import load_template, transform_template
 from .localcloud.errors import LocalCloudError
-from .localcloud.template import load_template, transform_template
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 # statelint checks that Resource fields are URIs; a placeholder stands in for an ARN, so lint it as one.

@@ -2,6 +2,7 @@
 
 from .clock import Clock, ManualClock
 from .cloud import LocalCloud
+from .context import Settings
 from .errors import (
     DeploymentError,
     FunctionNotFoundError,
@@ -10,7 +11,7 @@ from .errors import (
     UnsupportedResourceError,
     WaitTimeoutError,
 )
-from .lambda_runtime import Invocation
+from .lambda_.functions import Invocation
 
 __all__ = [
     "Clock",
@@ -20,6 +21,7 @@ __all__ = [
     "LocalCloud",
     "LocalCloudError",
     "ManualClock",
+    "Settings",
     "TemplateError",
     "UnsupportedResourceError",
     "WaitTimeoutError",

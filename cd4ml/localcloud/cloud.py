@@ -1,4 +1,5 @@
-"""The local cloud: a moto server with Lambda, EventBridge, Step Functions, Kinesis and schedules brought to life."""
+"""The local cloud: a moto server with Lambda, EventBridge, Step Functions, Kinesis, SageMaker and schedules brought to
+life. Each service gets the narrow context it uses (`context.ServiceContext`); `start` and `stop` loop over them."""
 
 from __future__ import annotations
 
@@ -12,49 +13,68 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import (
-    eventbridge,
-    lambda_runtime,
-    s3,
-    sagemaker_endpoints,
-    sagemaker_jobs,
-    sagemaker_registry,
-    sns,
-    stepfunctions,
-)
+from . import s3, sns, stepfunctions
 from .aws import ACCOUNT_ID, DEFAULT_REGION, ClientFactory, local_environment
 from .clock import Clock, ManualClock
-from .deployer import Deployer, Stack
-from .destinations import Destinations
+from .context import Service, ServiceContext, Settings
+from .deploy.base import Stack
+from .deploy.deployer import Deployer
+from .deploy.template import load_template, transform_template
 from .errors import LocalCloudError, WaitTimeoutError
-from .eventbridge import EventRouter
-from .kinesis import KinesisPoller
-from .lambda_runtime import Invocation, LambdaRuntime
-from .schedules import ScheduledRule, Scheduler, scheduled_event
-from .template import load_template, transform_template
+from .events.router import EventRouter
+from .events.scheduler import ScheduledRule, Scheduler, scheduled_event
+from .lambda_.destinations import Destinations
+from .lambda_.event_source_mapping import KinesisPoller
+from .lambda_.functions import FunctionSpec, Invocation
+from .lambda_.mapping_spec import KinesisMappingSpec
+from .lambda_.runtime import LambdaRuntime
+from .sagemaker import registry
+from .sagemaker.endpoints.engine import SageMakerEndpoints
+from .sagemaker.jobs.engine import SageMakerJobs
 
 log = logging.getLogger(__name__)
 
-_ACTIVE: LocalCloud | None = None  # moto's backends are process-wide, so one local cloud runs per process
+_RUNNING: list[LocalCloud] = []  # moto's backends are process-wide, so one local cloud runs per process
 
 
-def _active_router() -> EventRouter | None:
-    return _ACTIVE.router if _ACTIVE is not None else None
+class _Hooks:
+    """A service that is only hooks into moto (it runs nothing of its own): installed once, nothing to close."""
+
+    def __init__(self, install: Callable[[], None]) -> None:
+        self.install = install
+
+    def close(self) -> None:
+        pass
 
 
-def _active_runtime() -> LambdaRuntime | None:
-    return _ACTIVE.runtime if _ACTIVE is not None else None
+class _Registrar:
+    """What deploying a template brings to life in this cloud (the deployer's narrow view of it)."""
 
+    def __init__(self, cloud: LocalCloud) -> None:
+        self._cloud = cloud
+        self._layers: dict[str, Path] = {}
 
-def _active_jobs() -> sagemaker_jobs.SageMakerJobs | None:
-    return _ACTIVE.sagemaker_jobs if _ACTIVE is not None else None
+    def register_function(self, spec: FunctionSpec) -> None:
+        self._cloud.runtime.register(spec)
 
+    def function_spec(self, name_or_arn: str) -> FunctionSpec:
+        return self._cloud.runtime.spec(name_or_arn)
 
-def _active_endpoints() -> sagemaker_endpoints.SageMakerEndpoints | None:
-    return _ACTIVE.sagemaker_endpoints if _ACTIVE is not None else None
+    def add_schedule(self, rule: ScheduledRule) -> None:
+        self._cloud.scheduler.add(rule)
+
+    def add_stream_mapping(self, spec: KinesisMappingSpec) -> None:
+        self._cloud.kinesis.add(spec)
+
+    def add_layer(self, arn: str, directory: Path) -> None:
+        self._layers[arn] = directory
+
+    def layer_dir(self, arn: str) -> Path | None:
+        return self._layers.get(arn)
 
 
 class LocalCloud:
@@ -68,8 +88,9 @@ class LocalCloud:
         region: str = DEFAULT_REGION,
         clock: Clock | None = None,
         work_dir: Path | None = None,
-        async_retry_delays_s: tuple[float, ...] = (1.0, 2.0),
-        stream_poll_interval_s: float = 0.1,
+        async_retry_delays_s: tuple[float, ...] | None = None,
+        stream_poll_interval_s: float | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -78,17 +99,21 @@ class LocalCloud:
         self.clock = clock or Clock()
         self._own_work_dir = work_dir is None
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="cd4ml-localcloud-")).resolve()
-        self.async_retry_delays_s = async_retry_delays_s
-        self.stream_poll_interval_s = stream_poll_interval_s
-        self.layer_dirs: dict[str, Path] = {}
+        settings = settings or Settings()
+        if async_retry_delays_s is not None:
+            settings = replace(settings, async_retry_delays_s=async_retry_delays_s)
+        if stream_poll_interval_s is not None:
+            settings = replace(settings, stream_poll_interval_s=stream_poll_interval_s)
+        self.settings = settings
         self.stacks: dict[str, Stack] = {}
+        self._registrar = _Registrar(self)
+        self._services: list[Service] = []
         self._server: Any = None
         self.endpoint_url = ""
 
     # ---- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> LocalCloud:
-        global _ACTIVE
-        if _ACTIVE is not None:
+        if _RUNNING:
             raise LocalCloudError("a local cloud is already running in this process; stop it first")
         from moto.core.config import default_user_config
         from moto.moto_api._internal.models import moto_api_backend
@@ -107,46 +132,58 @@ class LocalCloud:
         os.environ["MOTO_PORT"] = str(self.port)
         self.endpoint_url = f"http://{self.host}:{self.port}"
         self.clients = ClientFactory(self.endpoint_url, self.region)
+        settings = self.settings
         self.runtime = LambdaRuntime(
             local_environment(self.endpoint_url, self.region),
             self.work_dir / "logs" / "lambda",
             account_id=self.account_id,
             region=self.region,
-            async_retry_delays_s=self.async_retry_delays_s,
+            async_retry_delays_s=settings.async_retry_delays_s,
         )
         self.destinations = Destinations(self.clients, self.runtime.invoke_async)
         self.runtime.destinations = self.destinations
         self.router = EventRouter(self.clients, self.runtime, self.destinations, self.account_id, self.region)
+        self.context = ServiceContext(
+            clients=self.clients,
+            region=self.region,
+            account_id=self.account_id,
+            work_dir=self.work_dir,
+            child_environment=local_environment(self.endpoint_url, self.region),
+            emit=self.router.put_event,
+            settings=settings,
+        )
         self.kinesis = KinesisPoller(
-            self.clients, self.runtime, self.destinations, self.region, poll_interval_s=self.stream_poll_interval_s
+            self.clients, self.runtime, self.destinations, self.region, poll_interval_s=settings.stream_poll_interval_s
         )
         self.scheduler = Scheduler(self.clock, self._fire_schedule)
-        self.sagemaker_jobs = sagemaker_jobs.SageMakerJobs(self)
-        self.sagemaker_endpoints = sagemaker_endpoints.SageMakerEndpoints(self)
-        lambda_runtime.install(_active_runtime)
-        eventbridge.install(_active_router)
-        stepfunctions.install(_active_router)
-        s3.install()
-        sns.install(_active_runtime)
-        sagemaker_registry.install(_active_router)
-        sagemaker_jobs.install(_active_jobs)
-        sagemaker_endpoints.install(_active_endpoints)
-        _ACTIVE = self
-        self.scheduler.start()
+        self.sagemaker_jobs = SageMakerJobs(self.context)
+        self.sagemaker_endpoints = SageMakerEndpoints(self.context)
+        # Started in this order, closed in the reverse one: what produces work stops before what carries it.
+        self._services = [
+            self.runtime,
+            self.router,
+            _Hooks(stepfunctions.install),
+            _Hooks(s3.install),
+            _Hooks(sns.install),
+            _Hooks(registry.install),
+            _ExecutionStopper(self.region),
+            self.kinesis,
+            self.sagemaker_jobs,
+            self.sagemaker_endpoints,
+            self.scheduler,
+        ]
+        for service in self._services:
+            service.install()
+        _RUNNING.append(self)
         return self
 
     def stop(self) -> None:
-        global _ACTIVE
         if self._server is None:
             return
-        self.scheduler.close()
-        self.sagemaker_endpoints.close()
-        self.sagemaker_jobs.close()
-        self.kinesis.close()
-        self._stop_executions()
-        self.router.close()
-        self.runtime.close()
-        _ACTIVE = None
+        for service in reversed(self._services):
+            service.close()
+        self._services = []
+        _RUNNING.remove(self)
         self._stop_server()
         from moto.moto_api._internal.models import moto_api_backend
 
@@ -165,24 +202,6 @@ class LocalCloud:
             except OSError:
                 pass
             stopper.join(0.02)
-
-    def _stop_executions(self) -> None:
-        """Running executions are threads of this process: end them before the backends go."""
-        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-
-        try:
-            backend: StepFunctionsParserBackend = _sfn_backend(self.region)
-        except Exception:
-            return
-        from datetime import UTC, datetime
-
-        for machine in backend.state_machines:
-            for execution in getattr(machine, "executions", []):
-                if getattr(execution, "exec_status", None) is not None and execution.exec_status.value == "RUNNING":
-                    try:
-                        execution.stop(datetime.now(UTC), error="LocalCloud.Stopped", cause="the local cloud stopped")
-                    except Exception:
-                        log.debug("could not stop %s", execution.exec_arn)
 
     def __enter__(self) -> LocalCloud:
         return self.start() if self._server is None else self
@@ -219,7 +238,9 @@ class LocalCloud:
         path = Path(template).resolve()
         document = load_template(path)
         transformed = transform_template(document, dict(parameters or {}), path.parent, self.region)
-        stack = Deployer(self, stack_name, transformed, dict(parameters or {})).deploy(progress)
+        stack = Deployer(self.context, self._registrar, stack_name, transformed, dict(parameters or {})).deploy(
+            progress
+        )
         self.stacks[stack_name] = stack
         return stack
 
@@ -332,3 +353,28 @@ def _sfn_backend(region: str) -> Any:
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
     return stepfunctions_parser_backends[ACCOUNT_ID][region]
+
+
+class _ExecutionStopper:
+    """Running executions are threads of this process: on stop, end them before the backends go."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def install(self) -> None:
+        pass
+
+    def close(self) -> None:
+        from datetime import UTC, datetime
+
+        try:
+            backend: Any = _sfn_backend(self.region)
+        except Exception:
+            return
+        for machine in backend.state_machines:
+            for execution in getattr(machine, "executions", []):
+                if getattr(execution, "exec_status", None) is not None and execution.exec_status.value == "RUNNING":
+                    try:
+                        execution.stop(datetime.now(UTC), error="LocalCloud.Stopped", cause="the local cloud stopped")
+                    except Exception:
+                        log.debug("could not stop %s", execution.exec_arn)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class LocalCloudError(Exception):
     """Base class for every error the local cloud raises on purpose."""
@@ -32,3 +34,45 @@ class FunctionNotFoundError(LocalCloudError):
 
 class WaitTimeoutError(LocalCloudError):
     pass
+
+
+class AwsError(LocalCloudError):
+    """A request the local cloud refuses as AWS would: AWS's error `code`, HTTP `status`, message and any extra
+    fields of the error shape (e.g. OriginalStatusCode). Engines raise it; the moto hooks translate it."""
+
+    def __init__(self, message: str, code: str = "ValidationException", status: int = 400, **fields: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.message = message
+        self.fields = fields
+
+    def body(self) -> dict[str, Any]:
+        return {"message": self.message, **self.fields}
+
+
+# moto's server serialises an error with the shapes of the service its exception class belongs to (found from the
+# class's module), so each service the local cloud answers for names its own base class here.
+_MOTO_ERROR_BASES = {"sagemaker": ("moto.sagemaker.exceptions", "SagemakerClientError")}
+
+
+def to_moto(error: AwsError, service: str = "sagemaker") -> Exception:
+    """The one translation into moto's wire errors: an exception of the service's own family carrying AWS's code,
+    message and extra fields, which moto's server answers as AWS would."""
+    import importlib
+
+    module, name = _MOTO_ERROR_BASES[service]
+    base = getattr(importlib.import_module(module), name)
+    wire: Exception = base(error.code, error.message)
+    for field, value in error.fields.items():
+        setattr(wire, field, value)
+    return wire
+
+
+def rest_json_answer(error: AwsError) -> tuple[int, dict[str, str], str]:
+    """The same error as a raw rest-json answer, for hooks that answer a request themselves (InvokeEndpoint)."""
+    import json
+
+    # moto takes the status from the "status" header, not from the tuple
+    headers = {"status": str(error.status), "x-amzn-ErrorType": error.code, "Content-Type": "application/json"}
+    return error.status, headers, json.dumps(error.body())

@@ -5,11 +5,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .lambda_runtime import LambdaRuntime
+from .lambda_.hooks import ACTIVE_RUNTIME
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ def sns_event(
     }
 
 
-def install(runtime_for: Callable[[], LambdaRuntime | None]) -> None:
+def install() -> None:
     """moto hands Lambda subscriptions to its own Lambda backend, which needs Docker; deliver them here."""
     from moto.sns.models import Subscription
 
@@ -66,7 +65,7 @@ def install(runtime_for: Callable[[], LambdaRuntime | None]) -> None:
         *args: Any,
         **kwargs: Any,
     ) -> None:
-        runtime = runtime_for()
+        runtime = ACTIVE_RUNTIME()
         if runtime is None or self.protocol != "lambda":
             return original(self, message, message_id, subject, message_attributes, *args, **kwargs)
         matcher = self._filter_policy_matcher

@@ -8,12 +8,11 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from .aws import epoch_millis
-from .eventbridge import EventRouter
+from .events.hooks import ACTIVE_ROUTER
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ def status_event_detail(execution: Any, status: str | None = None) -> dict[str, 
     }
 
 
-def install(router_for: Callable[[], EventRouter | None]) -> None:
+def install() -> None:
     """Emit a status-change event when an execution starts and when it ends (any terminal status)."""
     from moto.stepfunctions.parser.backend import execution as execution_module
 
@@ -57,7 +56,7 @@ def install(router_for: Callable[[], EventRouter | None]) -> None:
     original_terminated = execution_module.BaseExecutionWorkerCommunication.terminated
 
     def emit(execution: Any, status: str | None = None) -> None:
-        router = router_for()
+        router = ACTIVE_ROUTER()
         if router is None:
             return
         try:
@@ -151,8 +150,12 @@ def _fix_callback_errors() -> None:
 
     StateTask._from_error = from_error  # type: ignore[method-assign]
 
-    @functools.wraps(StepFunctionResponse.send_task_failure)
+    original_send_task_failure = StepFunctionResponse.send_task_failure
+
+    @functools.wraps(original_send_task_failure)
     def send_task_failure(self: Any) -> Any:
+        if ACTIVE_ROUTER() is None:  # no local cloud: moto's own answer (its plain backend takes no cause)
+            return original_send_task_failure(self)
         self.stepfunction_backend.send_task_failure(
             self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
         )

@@ -2,22 +2,23 @@
 champion (latest approved version of the model package group); the state machine's Choice branches on `passed`."""
 
 import json
-import os
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cd4ml_shared.gate import Champion, EvaluationFormatError, GatePolicy, decide, metrics_of
-from cd4ml_shared.pipeline import EvaluationMissing, parse_s3_uri
-from cd4ml_shared.registry import evaluation_uri_of, latest_approved
+from cd4ml_shared.aws.registry import latest_approved
+from cd4ml_shared.errors import EvaluationMissing
+from cd4ml_shared.gate import Champion, EvaluationFormatError, decide, metrics_of
+from cd4ml_shared.registry import evaluation_uri_of
+from cd4ml_shared.s3_uri import parse_s3_uri
+from cd4ml_shared.settings import EvaluationGateSettings
 
 logger = Logger()
 metrics = Metrics()
 s3 = boto3.client("s3")
 sagemaker = boto3.client("sagemaker")
-GROUP = os.environ["MODEL_PACKAGE_GROUP"]
-POLICY = GatePolicy.from_environment()
+SETTINGS = EvaluationGateSettings.from_environment()
 
 
 def read_evaluation(uri: str) -> dict:
@@ -31,7 +32,7 @@ def read_evaluation(uri: str) -> dict:
 
 
 def champion_now() -> Champion | None:
-    package = latest_approved(sagemaker, GROUP)
+    package = latest_approved(sagemaker, SETTINGS.model_package_group)
     if package is None:
         return None
     uri = evaluation_uri_of(package)
@@ -54,7 +55,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
         challenger = metrics_of(read_evaluation(uri))
     except EvaluationFormatError as error:
         raise EvaluationMissing(f"{uri}: {error}") from None
-    decision = decide(challenger, POLICY, champion_now())
+    decision = decide(challenger, SETTINGS.policy, champion_now())
     metrics.add_metric(
         name="ChallengersPromoted" if decision.passed else "ChallengersGatedOut", unit=MetricUnit.Count, value=1
     )

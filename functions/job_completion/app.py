@@ -1,23 +1,21 @@
 """Resumes the training pipeline when one of its SageMaker jobs reaches a terminal state (the EventBridge half of the
 callback pattern; the start_job function stored the waiting task's token under the job's name)."""
 
-import json
-import os
-
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cd4ml_shared.callbacks import TERMINAL, claim_token, failure_of, job_of, success_output
+from cd4ml_shared.aws.callbacks import claim_token, resume_task
+from cd4ml_shared.callbacks import TERMINAL, job_of
+from cd4ml_shared.settings import JobCompletionSettings
 
 logger = Logger()
 metrics = Metrics()
 sfn = boto3.client("stepfunctions")
-tokens = boto3.resource("dynamodb").Table(os.environ["TOKEN_TABLE"])
-# The execution is gone or its task already timed out: the job's result has nobody to go to.
-GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
+SETTINGS = JobCompletionSettings.from_environment()
+tokens = boto3.resource("dynamodb").Table(SETTINGS.token_table)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
@@ -32,19 +30,10 @@ def handler(event: dict, context: LambdaContext) -> dict:
     if item is None:
         logger.info("no waiting task for this job")
         return {"ignored": name, "why": "no waiting task (not a pipeline job, or already resumed)"}
-    try:
-        if status == "Completed":
-            sfn.send_task_success(taskToken=item["token"], output=json.dumps(success_output(kind, change.detail)))
-        else:
-            error, cause = failure_of(kind, status, change.detail)
-            sfn.send_task_failure(taskToken=item["token"], error=error, cause=cause)
-    except sfn.exceptions.ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code not in GONE:
-            tokens.put_item(Item=item)  # put the claim back so EventBridge's retry can resume it
-            raise
-        logger.warning("the waiting task is gone", extra={"code": code, "run_id": item.get("run_id")})
-        return {"ignored": name, "why": code}
+    gone = resume_task(sfn, tokens, item, kind, status, change.detail)
+    if gone is not None:
+        logger.warning("the waiting task is gone", extra={"code": gone, "run_id": item.get("run_id")})
+        return {"ignored": name, "why": gone}
     metrics.add_metric(name=f"{kind.capitalize()}Jobs{status}", unit=MetricUnit.Count, value=1)
     logger.info("execution resumed", extra={"run_id": item.get("run_id")})
     return {"resumed": name, "status": status, "run_id": item.get("run_id")}

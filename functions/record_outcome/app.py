@@ -2,23 +2,24 @@
 notifies the topic. Succeeded, gated out, quarantined or failed, a run always leaves this record."""
 
 import json
-import os
 from datetime import UTC, datetime
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cd4ml_shared.outcome import notification, report_inputs, run_record, stop_run_jobs
-from cd4ml_shared.pipeline import RunLayout
+from cd4ml_shared.aws.outcome import report_inputs, stop_run_jobs
+from cd4ml_shared.layout import RunLayout
+from cd4ml_shared.outcome import notification, run_record
 from cd4ml_shared.run_report import render_run_report
+from cd4ml_shared.settings import RecordOutcomeSettings
 
 logger = Logger()
 metrics = Metrics()
 s3 = boto3.client("s3")
 sns = boto3.client("sns")
 sagemaker = boto3.client("sagemaker")
-TOPIC_ARN = os.environ["NOTIFICATION_TOPIC_ARN"]
+SETTINGS = RecordOutcomeSettings.from_environment()
 
 
 @logger.inject_lambda_context
@@ -51,7 +52,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     )
     subject, message = notification(record)
     sns.publish(
-        TopicArn=TOPIC_ARN,
+        TopicArn=SETTINGS.notification_topic_arn,
         Subject=subject,
         Message=message,
         MessageAttributes={"status": {"DataType": "String", "StringValue": record["status"]}},

@@ -5,7 +5,6 @@ the object version, so a duplicated event finds the name taken and starts nothin
 """
 
 import json
-import os
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
@@ -13,19 +12,22 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cd4ml_shared.pipeline import NotADataset, is_dataset_key
+from cd4ml_shared.callbacks import task_timeouts
+from cd4ml_shared.errors import NotADataset
+from cd4ml_shared.layout import is_dataset_key
 from cd4ml_shared.run_input import DatasetRef, RunInput, Timeouts, execution_name, job_prefix
+from cd4ml_shared.settings import StartPipelineSettings
 
 logger = Logger()
 metrics = Metrics()
 sfn = boto3.client("stepfunctions")
-STATE_MACHINE_ARN = os.environ["STATE_MACHINE_ARN"]
-ARTIFACTS_BUCKET = os.environ["ARTIFACTS_BUCKET"]
-# A waiting task gives up some time after its job would have been stopped by SageMaker itself.
+SETTINGS = StartPipelineSettings.from_environment()
 TIMEOUTS = Timeouts(
-    processing=int(os.environ["PROCESSING_MAX_RUNTIME"]) + 600,
-    training=int(os.environ["TRAINING_MAX_RUNTIME"]) * (2 if os.environ.get("USE_SPOT_TRAINING") == "true" else 1)
-    + 600,
+    **task_timeouts(
+        processing_max_runtime=SETTINGS.processing_max_runtime,
+        training_max_runtime=SETTINGS.training_max_runtime,
+        use_spot=SETTINGS.use_spot,
+    )
 )
 
 
@@ -42,18 +44,19 @@ def start(dataset: DatasetRef, event: EventBridgeEvent) -> dict:
         run_id=name,
         job_prefix=job_prefix(dataset),
         dataset=dataset,
-        artifacts_bucket=ARTIFACTS_BUCKET,
+        artifacts_bucket=SETTINGS.artifacts_bucket,
         timeouts=TIMEOUTS,
         trigger={"source": event.source, "detail_type": event.detail_type, "event_id": event.get_id},
     )
     try:
-        started = sfn.start_execution(stateMachineArn=STATE_MACHINE_ARN, name=name, input=run.model_dump_json())
+        started = sfn.start_execution(
+            stateMachineArn=SETTINGS.state_machine_arn, name=name, input=run.model_dump_json()
+        )
     except sfn.exceptions.ExecutionAlreadyExists:
         # The same object version again (a duplicated or replayed event): its run exists, nothing to do.
         logger.info("run already exists", extra={"run_id": name, "dataset": dataset.uri})
         metrics.add_metric(name="DuplicateUploadEvents", unit=MetricUnit.Count, value=1)
-        arn = STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + f":{name}"
-        return {"run_id": name, "execution_arn": arn, "started": False}
+        return {"run_id": name, "execution_arn": SETTINGS.execution_arn(name), "started": False}
     logger.info("run started", extra={"run_id": name, "dataset": dataset.uri, "version": dataset.version_id})
     metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=1)
     return {"run_id": name, "execution_arn": started["executionArn"], "started": True}

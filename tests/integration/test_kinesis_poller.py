@@ -18,9 +18,11 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from cd4ml.localcloud.aws import ClientFactory, local_environment
-from cd4ml.localcloud.destinations import Destinations
-from cd4ml.localcloud.kinesis import KinesisMappingSpec, KinesisPoller
-from cd4ml.localcloud.lambda_runtime import FunctionSpec, LambdaRuntime
+from cd4ml.localcloud.lambda_.destinations import Destinations
+from cd4ml.localcloud.lambda_.event_source_mapping import KinesisPoller
+from cd4ml.localcloud.lambda_.functions import FunctionSpec
+from cd4ml.localcloud.lambda_.mapping_spec import KinesisMappingSpec
+from cd4ml.localcloud.lambda_.runtime import LambdaRuntime
 
 pytestmark = pytest.mark.integration
 
@@ -472,7 +474,7 @@ def test_without_an_on_failure_destination_exhausted_records_are_logged_as_disca
     numbers = put(clients, stream, ["poison", "r1"])
     spec = mapping(function, stream, batch_size=1, maximum_retry_attempts=0)
 
-    with caplog.at_level(logging.WARNING, logger="cd4ml.localcloud.kinesis"):
+    with caplog.at_level(logging.WARNING, logger="cd4ml.localcloud.lambda_"):
         poller.add(spec)
         assert poller.wait_idle(timeout=20)
 
@@ -554,7 +556,7 @@ def test_a_deleted_stream_is_logged_and_other_mappings_keep_delivering(
     put(clients, doomed, ["d0"])
     assert poller.wait_idle(timeout=20)
 
-    with caplog.at_level(logging.ERROR, logger="cd4ml.localcloud.kinesis"):
+    with caplog.at_level(logging.ERROR, logger="cd4ml.localcloud.lambda_"):
         clients("kinesis").delete_stream(StreamARN=doomed)
         put(clients, kept, ["k0", "k1"])
         assert poller.wait_idle(timeout=20)

@@ -471,7 +471,7 @@ def test_endpoint_with_an_image_the_local_cloud_cannot_run_fails(cloud: LocalClo
     description = serve(cloud, "custom-image", "custom-image-config")
 
     assert description["EndpointStatus"] == "Failed"
-    assert "our-own-server" in description["FailureReason"] and "sagemaker_images.py" in description["FailureReason"]
+    assert "our-own-server" in description["FailureReason"] and "sagemaker/images.py" in description["FailureReason"]
 
 
 def test_endpoint_whose_model_data_is_missing_fails(cloud: LocalCloud) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from cd4ml.localcloud import LocalCloud
-from cd4ml.localcloud.sagemaker_images import local_gpu_count
+from cd4ml.localcloud import LocalCloud, Settings
+from cd4ml.localcloud.sagemaker.images import local_gpu_count
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sagemaker_jobs"
 BUCKET = "ml-artifacts"
@@ -40,9 +40,7 @@ def _untar(data: bytes) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def cloud():
-    with LocalCloud() as cloud:
-        cloud.sagemaker_jobs.stop_grace_s = 1.0
-        cloud.sagemaker_jobs.checkpoint_sync_interval_s = 0.2
+    with LocalCloud(settings=Settings(job_stop_grace_s=1.0, checkpoint_sync_interval_s=0.2)) as cloud:
         s3 = cloud.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key="code/sourcedir.tar.gz", Body=_tar_gz(_folder(FIXTURES / "training")))

@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cd4ml_shared.registry import latest_approved
+from cd4ml_shared.aws.registry import latest_approved
 
 from cd4ml.localcloud import LocalCloud
 

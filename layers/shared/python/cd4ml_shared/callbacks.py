@@ -1,35 +1,48 @@
 """The callback pattern between the training pipeline and SageMaker: a waiting task's token is stored under the job's
-name before the job starts, and the job's terminal state-change event claims it (once) and resumes the execution."""
+name before the job starts, and the job's terminal state-change event claims it (once) and resumes the execution.
+The decisions and payloads, as plain values; the token table and Step Functions calls are in `aws.callbacks`."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
 # A token outlives its task's timeout by this much, then DynamoDB's TTL removes it.
 TOKEN_GRACE_SECONDS = 3600
+# A waiting task gives up this long after its job would have been stopped by SageMaker itself.
+TASK_TIMEOUT_MARGIN_SECONDS = 600
+# The execution is gone or its task already timed out: the job's result has nobody to go to.
+GONE_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 
 
-def store_token(table: Any, job_name: str, token: str, *, run_id: str, kind: str, timeout_s: int) -> None:
-    table.put_item(
-        Item={
-            "job_name": job_name,
-            "token": token,
-            "run_id": run_id,
-            "kind": kind,
-            "expires_at": int(time.time()) + timeout_s + TOKEN_GRACE_SECONDS,
-        }
-    )
+def token_item(job_name: str, token: str, *, run_id: str, kind: str, timeout_s: int, now: float) -> dict[str, Any]:
+    """The token table's item for a waiting task: keyed by the job's name, removed by TTL once no event can need it."""
+    return {
+        "job_name": job_name,
+        "token": token,
+        "run_id": run_id,
+        "kind": kind,
+        "expires_at": int(now) + timeout_s + TOKEN_GRACE_SECONDS,
+    }
 
 
-def claim_token(table: Any, job_name: str) -> dict[str, Any] | None:
-    """Remove and return the job's token item; None when there is none (not our job, or already resumed: events are
-    at least once, and only the first delivery may resume the execution)."""
-    old = table.delete_item(Key={"job_name": job_name}, ReturnValues="ALL_OLD").get("Attributes")
-    return dict(old) if old else None
+def execution_gone(code: str) -> bool:
+    """Whether a SendTask* error code means the waiting task is gone (its execution ended or the task timed out):
+    the job's result has nobody to go to and is dropped. Any other error is transient, and the claimed token must
+    go back so that EventBridge's retry of the event can still resume the task."""
+    return code in GONE_CODES
+
+
+def task_timeouts(*, processing_max_runtime: int, training_max_runtime: int, use_spot: bool) -> dict[str, int]:
+    """Seconds each waiting task waits for its job's event (the execution's `timeouts`): the job's own limit, twice
+    that for training on spot (SageMaker's MaxWaitTimeInSeconds), plus a margin, so a task gives up only after
+    SageMaker would have stopped its job itself."""
+    return {
+        "processing": processing_max_runtime + TASK_TIMEOUT_MARGIN_SECONDS,
+        "training": training_max_runtime * (2 if use_spot else 1) + TASK_TIMEOUT_MARGIN_SECONDS,
+    }
 
 
 def job_of(detail_type: str, detail: Mapping[str, Any]) -> tuple[str, str, str]:

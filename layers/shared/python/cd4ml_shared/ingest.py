@@ -1,7 +1,6 @@
-"""The validation step of a run: read the uploaded version, check it against its contract and the last accepted
-dataset, write the report beside the data, and either snapshot the data for the run or quarantine it with a reason.
-
-Takes an S3 client and a clock, so tests hand in moto's and a fixed time.
+"""The validation step of a run, as plain values: what an uploaded version's bytes are worth against its contract and
+the last accepted dataset (the quality document, the quarantine reason, a one-line summary), and the documents and
+names the step writes. Reading the version and writing the report, snapshot or quarantine copy is `aws.ingest`.
 """
 
 from __future__ import annotations
@@ -15,11 +14,14 @@ from typing import Any, Literal
 from .contract import CONTRACTS
 from .data_quality import DataQualityError, QualityReport, read_table, validate
 from .drift import Profile
-from .pipeline import DatasetMissing, RunLayout, reference_profile_key
+from .errors import DatasetMissing
+from .layout import RunLayout
 from .run_input import DatasetRef
 
 # S3 user metadata is limited to 2 KiB in all; the full reason is in the .reason.json beside the copy.
 _METADATA_REASON_CHARS = 1024
+# What S3 answers for a version (or object, or bucket) that is no longer there.
+MISSING_VERSION_CODES = frozenset({"NoSuchVersion", "404", "NoSuchKey", "NoSuchBucket"})
 
 
 @dataclass(frozen=True)
@@ -38,14 +40,63 @@ class ValidationOutcome:
         return dict(self.__dict__)
 
 
-def validate_upload(
-    s3: Any, dataset: DatasetRef, *, artifacts_bucket: str, run_id: str, now: datetime
-) -> ValidationOutcome:
-    body = _read_version(s3, dataset)
+@dataclass(frozen=True)
+class Assessment:
+    """What the checks found in one upload, before anything is written."""
+
+    document: dict[str, Any]  # the quality report, with its source
+    reason: str
+    summary: str
+    rows: int
+    sha256: str
+    report: QualityReport | None  # None when the dataset has no contract or is not a readable table
+
+    @property
+    def passed(self) -> bool:
+        return self.report is not None and self.report.passed
+
+    def report_json(self) -> bytes:
+        return json.dumps(self.document, sort_keys=True, indent=2, allow_nan=False).encode("utf-8")
+
+    def quarantine_metadata(self, run_id: str) -> dict[str, str]:
+        """S3 user metadata of the quarantined copy."""
+        return {"quarantine-reason": self.reason[:_METADATA_REASON_CHARS], "run-id": run_id}
+
+    def quarantine_reason(self, report_uri: str, now: datetime) -> dict[str, Any]:
+        """The .reason.json beside a quarantined copy."""
+        return {
+            "reason": self.reason,
+            "summary": self.summary,
+            "source": self.document["source"],
+            "report_uri": report_uri,
+            "failures": self.document.get("failures", []),
+            "quarantined_at": now.isoformat(),
+        }
+
+    def outcome(
+        self, layout: RunLayout, report_uri: str, *, dataset_uri: str | None, quarantine_uri: str | None
+    ) -> ValidationOutcome:
+        return ValidationOutcome(
+            passed=self.passed,
+            reason=self.reason,
+            summary=self.summary,
+            rows=self.rows,
+            sha256=self.sha256,
+            report_uri=report_uri,
+            run_report_uri=layout.uri("quality.json"),
+            dataset_uri=dataset_uri,
+            quarantine_uri=quarantine_uri,
+        )
+
+
+def has_contract(dataset: DatasetRef) -> bool:
+    """Only a dataset with a contract is compared with a reference (and so needs it read)."""
+    return dataset.dataset in CONTRACTS
+
+
+def assess(body: bytes, dataset: DatasetRef, *, reference: Profile | None, run_id: str, now: datetime) -> Assessment:
     sha256 = hashlib.sha256(body).hexdigest()
     contract = CONTRACTS.get(dataset.dataset)
-    layout = RunLayout(artifacts_bucket, run_id)
-    reference = _reference(s3, artifacts_bucket, dataset.dataset) if contract is not None else None
     report: QualityReport | None = None
     if contract is None:
         reason = "dataset.unknown"
@@ -74,84 +125,20 @@ def validate_upload(
                 else "; ".join(f.message for f in report.failures[:5])
             )
     document["source"] = {"uri": dataset.uri, "version_id": dataset.version_id, "sha256": sha256, "run_id": run_id}
-    text = json.dumps(document, sort_keys=True, indent=2, allow_nan=False).encode("utf-8")
-    s3.put_object(Bucket=dataset.bucket, Key=dataset.report_key, Body=text, ContentType="application/json")
-    s3.put_object(Bucket=artifacts_bucket, Key=layout.quality_key, Body=text, ContentType="application/json")
-    report_uri = f"s3://{dataset.bucket}/{dataset.report_key}"
-
-    def outcome(passed: bool, dataset_uri: str | None, quarantine_uri: str | None) -> ValidationOutcome:
-        return ValidationOutcome(
-            passed=passed,
-            reason=reason,
-            summary=summary,
-            rows=rows,
-            sha256=sha256,
-            report_uri=report_uri,
-            run_report_uri=layout.uri("quality.json"),
-            dataset_uri=dataset_uri,
-            quarantine_uri=quarantine_uri,
-        )
-
-    if report is not None and report.passed:
-        snapshot_key = layout.dataset_key(dataset.filename)
-        s3.copy_object(
-            Bucket=artifacts_bucket, Key=snapshot_key, CopySource=_copy_source(dataset), MetadataDirective="COPY"
-        )
-        # Accepted: this dataset is the baseline the next one is compared with.
-        s3.put_object(
-            Bucket=artifacts_bucket,
-            Key=reference_profile_key(dataset.dataset),
-            Body=report.profile.to_json().encode("utf-8"),
-            ContentType="application/json",
-        )
-        return outcome(True, f"s3://{artifacts_bucket}/{snapshot_key}", None)
-    s3.copy_object(
-        Bucket=dataset.bucket,
-        Key=dataset.quarantine_key,
-        CopySource=_copy_source(dataset),
-        MetadataDirective="REPLACE",
-        Metadata={"quarantine-reason": reason[:_METADATA_REASON_CHARS], "run-id": run_id},
-    )
-    reason_document = {
-        "reason": reason,
-        "summary": summary,
-        "source": document["source"],
-        "report_uri": report_uri,
-        "failures": document.get("failures", []),
-        "quarantined_at": now.isoformat(),
-    }
-    s3.put_object(
-        Bucket=dataset.bucket,
-        Key=dataset.quarantine_reason_key,
-        Body=json.dumps(reason_document, sort_keys=True, indent=2).encode("utf-8"),
-        ContentType="application/json",
-    )
-    return outcome(False, None, f"s3://{dataset.bucket}/{dataset.quarantine_key}")
+    return Assessment(document=document, reason=reason, summary=summary, rows=rows, sha256=sha256, report=report)
 
 
-def _read_version(s3: Any, dataset: DatasetRef) -> bytes:
-    request = {"Bucket": dataset.bucket, "Key": dataset.key}
-    if dataset.version_id:
-        request["VersionId"] = dataset.version_id
-    try:
-        body: bytes = s3.get_object(**request)["Body"].read()
-    except s3.exceptions.ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("NoSuchVersion", "404", "NoSuchKey", "NoSuchBucket"):
-            raise DatasetMissing(f"{dataset.uri} (version {dataset.version_id}) no longer exists") from None
-        raise
-    return body
-
-
-def _reference(s3: Any, bucket: str, name: str) -> Profile | None:
-    try:
-        body = s3.get_object(Bucket=bucket, Key=reference_profile_key(name))["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return None  # the first dataset of this name: nothing to compare with
-    return Profile.from_json(body)
-
-
-def _copy_source(dataset: DatasetRef) -> dict[str, str]:
+def copy_source(dataset: DatasetRef) -> dict[str, str]:
+    """The CopySource of exactly the uploaded version."""
     source = {"Bucket": dataset.bucket, "Key": dataset.key}
     if dataset.version_id:
         source["VersionId"] = dataset.version_id
     return source
+
+
+def dataset_missing(code: str, dataset: DatasetRef) -> DatasetMissing | None:
+    """What a failed read of the uploaded version means: `DatasetMissing` when it is gone; None for any other error
+    (it is raised as it is)."""
+    if code not in MISSING_VERSION_CODES:
+        return None
+    return DatasetMissing(f"{dataset.uri} (version {dataset.version_id}) no longer exists")

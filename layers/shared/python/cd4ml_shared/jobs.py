@@ -5,12 +5,16 @@ and XGBoost training in script mode. Pure functions of the run and the stack's s
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from .pipeline import JobKind, RunLayout, code_prefix
+from .environment import SettingsError, environment, required, whole_number
+from .errors import JobQuotaExceeded, JobRequestRejected, JobThrottled, ModelCodeMissing, PipelineError
+from .layout import RunLayout, code_prefix
+
+JobKind = Literal["features", "train", "evaluate"]  # a step of the run
+JobType = Literal["processing", "training"]  # the SageMaker job that runs it
 
 # What the training script prints every round; the names become the job's FinalMetricDataList.
 METRIC_DEFINITIONS = [
@@ -33,10 +37,6 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
 CODE = "/opt/ml/processing/input/code"
 SPLITS = ("train", "validation", "test", "meta")
 OUTPUT = "/opt/ml/processing/output"
-
-
-class SettingsError(ValueError):
-    """A setting from the stack's environment is missing or malformed."""
 
 
 @dataclass(frozen=True)
@@ -72,23 +72,7 @@ class JobSettings:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> JobSettings:
-        env = os.environ if environ is None else environ
-
-        def need(name: str) -> str:
-            value = env.get(name)
-            if not value:
-                raise SettingsError(f"environment variable {name} is not set")
-            return value
-
-        def number(name: str, default: int) -> int:
-            raw = env.get(name)
-            if raw in (None, ""):
-                return default
-            try:
-                return int(raw)
-            except ValueError:
-                raise SettingsError(f"{name} must be a whole number of seconds, got {raw!r}") from None
-
+        env = environment(environ)
         raw_hyperparameters = env.get("HYPERPARAMETERS") or "{}"
         try:
             overrides = json.loads(raw_hyperparameters)
@@ -97,16 +81,16 @@ class JobSettings:
         if not isinstance(overrides, dict):
             raise SettingsError(f"HYPERPARAMETERS must be a JSON object, got {raw_hyperparameters!r}")
         return cls(
-            artifacts_bucket=need("ARTIFACTS_BUCKET"),
-            role_arn=need("SAGEMAKER_ROLE_ARN"),
-            code_version=need("CODE_VERSION"),
-            training_image=need("TRAINING_IMAGE"),
-            processing_image=need("PROCESSING_IMAGE"),
+            artifacts_bucket=required(env, "ARTIFACTS_BUCKET"),
+            role_arn=required(env, "SAGEMAKER_ROLE_ARN"),
+            code_version=required(env, "CODE_VERSION"),
+            training_image=required(env, "TRAINING_IMAGE"),
+            processing_image=required(env, "PROCESSING_IMAGE"),
             training_instance_type=env.get("TRAINING_INSTANCE_TYPE") or cls.training_instance_type,
             processing_instance_type=env.get("PROCESSING_INSTANCE_TYPE") or cls.processing_instance_type,
             use_spot=(env.get("USE_SPOT_TRAINING") or "true").lower() == "true",
-            training_max_runtime=number("TRAINING_MAX_RUNTIME", cls.training_max_runtime),
-            processing_max_runtime=number("PROCESSING_MAX_RUNTIME", cls.processing_max_runtime),
+            training_max_runtime=whole_number(env, "TRAINING_MAX_RUNTIME", cls.training_max_runtime),
+            processing_max_runtime=whole_number(env, "PROCESSING_MAX_RUNTIME", cls.processing_max_runtime),
             hyperparameters={**DEFAULT_HYPERPARAMETERS, **overrides},
             tags={"cd4ml:stage": env["STAGE"]} if env.get("STAGE") else {},
         )
@@ -247,3 +231,53 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def request_for(settings: JobSettings, event: Mapping[str, Any], name: str) -> tuple[JobType, dict[str, Any]]:
+    """The SageMaker job type and Create*Job request for a start_job task's payload (its `kind`, `run_id` and the
+    URI the step reads: `dataset_uri` for features, `model_uri` for evaluation)."""
+    layout = RunLayout(settings.artifacts_bucket, event["run_id"])
+    kind = event["kind"]
+    if kind == "features":
+        return "processing", features_request(settings, name, layout, event["dataset_uri"])
+    if kind == "train":
+        return "training", training_request(settings, name, layout)
+    if kind == "evaluate":
+        return "processing", evaluation_request(settings, name, layout, event["model_uri"])
+    raise ValueError(f"unknown job kind {kind!r} (features, train or evaluate)")
+
+
+THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
+MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def job_error(code: str, message: str, kind: JobType, request: Mapping[str, Any]) -> PipelineError | None:
+    """The error a refused Create*Job call becomes (its class name is what the state machine retries or catches),
+    from the AWS error code and message; None when the error is not one of ours to name (it is raised as it is)."""
+    if code in THROTTLING_CODES:
+        return JobThrottled(f"CreateJob throttled: {message}")
+    if code == "ResourceLimitExceeded":
+        instance = (request.get("ResourceConfig") or request.get("ProcessingResources", {}).get("ClusterConfig"))[
+            "InstanceType"
+        ]
+        return JobQuotaExceeded(
+            f"no quota for {instance} in this account ({message}); request a Service Quotas increase for "
+            f"'{instance} for {'spot ' if request.get('EnableManagedSpotTraining') else ''}{kind} job usage' "
+            "or choose another instance type parameter"
+        )
+    if code == "ValidationException":
+        name = request.get("TrainingJobName") or request.get("ProcessingJobName")
+        return JobRequestRejected(f"{name}: {message}")
+    return None
+
+
+def model_code_missing(code: str, settings: JobSettings) -> ModelCodeMissing | None:
+    """What a failed look-up of the published sourcedir means: `ModelCodeMissing`, naming the command that publishes
+    the version, when the object is not there; None for any other error (it is raised as it is)."""
+    if code not in MISSING_OBJECT_CODES:
+        return None
+    return ModelCodeMissing(
+        f"model code version {settings.code_version!r} is not published: s3://{settings.artifacts_bucket}/"
+        f"{settings.sourcedir_key} does not exist (run `cd4ml model publish --bucket {settings.artifacts_bucket} "
+        f"--version {settings.code_version}`)"
+    )

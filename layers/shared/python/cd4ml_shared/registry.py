@@ -1,5 +1,6 @@
-"""The model registry side of a run: who the champion is, and the model package a passing challenger becomes (its
-inference specification, metrics, data-quality report and lineage)."""
+"""The model registry side of a run: the model package a passing challenger becomes (its inference specification,
+metrics, data-quality report and lineage) and what a registered version says. Plain values; the look-ups in the
+registry (the champion, a run's version) are in `aws.registry`."""
 
 from __future__ import annotations
 
@@ -11,35 +12,6 @@ ApprovalStatus = Literal["Approved", "PendingManualApproval"]
 # CustomerMetadataProperties limits: keys up to 128 characters, values up to 1024.
 _MAX_VALUE = 1024
 RUN_ID_KEY = "cd4ml:run_id"
-
-
-def latest_approved(sagemaker: Any, group_name: str) -> dict[str, Any] | None:
-    """The champion: the newest Approved version of a model package group, described; None if there is none."""
-    summaries = sagemaker.list_model_packages(
-        ModelPackageGroupName=group_name,
-        ModelApprovalStatus="Approved",
-        SortBy="CreationTime",
-        SortOrder="Descending",
-        MaxResults=1,
-    )["ModelPackageSummaryList"]
-    if not summaries:
-        return None
-    described: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=summaries[0]["ModelPackageArn"])
-    return described
-
-
-def package_of_run(sagemaker: Any, group_name: str, run_id: str, newest: int = 10) -> dict[str, Any] | None:
-    """The version a run already registered (a retried Register task must not register twice). A retry comes
-    seconds after the first attempt, so only the newest versions are looked at: the cost stays the same however
-    many versions the group holds."""
-    summaries = sagemaker.list_model_packages(
-        ModelPackageGroupName=group_name, SortBy="CreationTime", SortOrder="Descending", MaxResults=newest
-    )["ModelPackageSummaryList"]
-    for summary in summaries:
-        described: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
-        if (described.get("CustomerMetadataProperties") or {}).get(RUN_ID_KEY) == run_id:
-            return described
-    return None
 
 
 def evaluation_uri_of(package: Mapping[str, Any]) -> str | None:
@@ -87,6 +59,36 @@ class Lineage:
         if too_long:
             raise ValueError(f"metadata values over {_MAX_VALUE} characters: {sorted(too_long)}")
         return properties
+
+
+def lineage_of(event: Mapping[str, Any], *, code_version: str, code_sha256: str) -> Lineage:
+    """The lineage of a run's model from the Register task's input (the run's dataset, validation, training and gate
+    results) and the published code it was trained with."""
+    training, validation, gate = event["training"], event["validation"], event["gate"]
+    dataset = event["dataset"]
+    return Lineage(
+        run_id=event["run_id"],
+        execution_arn=event["execution_arn"],
+        dataset_uri=f"s3://{dataset['bucket']}/{dataset['key']}",
+        dataset_version=dataset.get("version_id") or dataset.get("etag") or "",
+        dataset_sha256=validation["sha256"],
+        dataset_rows=validation["rows"],
+        code_version=code_version,
+        code_sha256=code_sha256,
+        training_job_arn=training["job_arn"],
+        hyperparameters=training["hyperparameters"],
+        quality_report_uri=validation["run_report_uri"],
+        evaluation_uri=gate["evaluation_uri"],
+    )
+
+
+def registration_of(package: Mapping[str, Any]) -> dict[str, Any]:
+    """The Register task's result for a version already registered (a retried task returns what the first made)."""
+    return {
+        "model_package_arn": package["ModelPackageArn"],
+        "version": package.get("ModelPackageVersion"),
+        "approval_status": package["ModelApprovalStatus"],
+    }
 
 
 def model_package_request(

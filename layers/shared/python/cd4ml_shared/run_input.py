@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .pipeline import DATASET_PREFIX, QUARANTINE_PREFIX
+from .layout import DATASET_PREFIX, QUARANTINE_PREFIX
 
 
 class DatasetRef(BaseModel):

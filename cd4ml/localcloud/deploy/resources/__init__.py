@@ -1,0 +1,5 @@
+"""One module per resource family; importing this package registers every handler with `base.handles`."""
+
+from . import data, eventbridge, iam, lambda_, messaging, operations, s3, sagemaker, stepfunctions
+
+__all__ = ["data", "eventbridge", "iam", "lambda_", "messaging", "operations", "s3", "sagemaker", "stepfunctions"]

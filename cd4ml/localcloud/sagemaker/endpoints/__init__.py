@@ -1,0 +1,1 @@
+"""SageMaker endpoints as local model servers with blue/green updates (`engine` is the entry point)."""

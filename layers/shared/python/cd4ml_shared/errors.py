@@ -1,0 +1,36 @@
+"""The errors a pipeline Lambda raises on purpose. The class name is the `Error` a state machine's Catch (or Retry)
+matches, so a class here is never renamed: the ASL names it."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base of the errors a pipeline Lambda raises on purpose; the class name is the `Error` a Catch matches."""
+
+
+class NotADataset(PipelineError):
+    """The object is not a dataset upload (wrong prefix or suffix); nothing is started."""
+
+
+class DatasetMissing(PipelineError):
+    """The uploaded object (that version) is gone by the time the run reads it."""
+
+
+class ModelCodeMissing(PipelineError):
+    """The model code the jobs run has not been published to the artifacts bucket."""
+
+
+class JobThrottled(PipelineError):
+    """SageMaker throttled a Create*Job call; the state machine retries it with backoff."""
+
+
+class JobQuotaExceeded(PipelineError):
+    """The account's quota for the instance type is exhausted (new accounts start at zero GPUs)."""
+
+
+class JobRequestRejected(PipelineError):
+    """SageMaker rejected a Create*Job request as invalid."""
+
+
+class EvaluationMissing(PipelineError):
+    """The evaluation job finished without a readable evaluation.json."""

@@ -1,0 +1,106 @@
+"""StartPipelineFunction: an S3 `Object Created` event starts one execution named after the object version, with the
+execution input the state machine documents (events/training_pipeline_input.json); a duplicate starts nothing."""
+
+import json
+
+import boto3
+import pytest
+
+STATE_MACHINE = "cd4ml-dev-training-pipeline"
+ENVIRONMENT = {
+    "STATE_MACHINE_ARN": f"arn:aws:states:us-east-1:123456789012:stateMachine:{STATE_MACHINE}",
+    "ARTIFACTS_BUCKET": "cd4ml-dev-artifactsbucket-example",
+    "TRAINING_MAX_RUNTIME": "3600",
+    "PROCESSING_MAX_RUNTIME": "3600",
+    "USE_SPOT_TRAINING": "true",
+}
+
+
+@pytest.fixture
+def sfn(aws):
+    client = boto3.client("stepfunctions")
+    client.create_state_machine(
+        name=STATE_MACHINE,
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/cd4ml-dev-TrainingPipelineRole",
+    )
+    return client
+
+
+def executions(sfn) -> list[dict]:
+    return sfn.list_executions(stateMachineArn=ENVIRONMENT["STATE_MACHINE_ARN"])["executions"]
+
+
+def test_an_upload_starts_the_run_with_the_documented_execution_input(sfn, load_function, sample_event, context):
+    app = load_function("start_pipeline", ENVIRONMENT)
+
+    result = app.handler(sample_event("s3_object_created.json"), context)
+
+    expected = sample_event("training_pipeline_input.json")
+    assert result == {
+        "run_id": expected["run_id"],
+        "execution_arn": f"arn:aws:states:us-east-1:123456789012:execution:{STATE_MACHINE}:{expected['run_id']}",
+        "started": True,
+    }
+    described = sfn.describe_execution(executionArn=result["execution_arn"])
+    # timeouts: processing 3600 + 600; training 3600 x 2 (spot) + 600
+    assert json.loads(described["input"]) == expected
+
+
+def test_without_spot_the_training_task_waits_the_runtime_plus_the_margin(sfn, load_function, sample_event, context):
+    app = load_function("start_pipeline", {**ENVIRONMENT, "USE_SPOT_TRAINING": "false"})
+
+    result = app.handler(sample_event("s3_object_created.json"), context)
+
+    run = json.loads(sfn.describe_execution(executionArn=result["execution_arn"])["input"])
+    assert run["timeouts"] == {"processing": 4200, "training": 4200}
+
+
+def test_a_replayed_event_for_the_same_version_starts_nothing(sfn, load_function, sample_event, context):
+    app = load_function("start_pipeline", ENVIRONMENT)
+    first = app.handler(sample_event("s3_object_created.json"), context)
+    replayed = sample_event("s3_object_created.json")
+    replayed["id"] = "a-later-delivery-of-the-same-upload"  # another input: StartExecution refuses the name
+
+    again = app.handler(replayed, context)
+
+    assert again == {**first, "started": False}
+    assert [e["name"] for e in executions(sfn)] == [first["run_id"]]
+
+
+def test_a_new_version_of_the_same_key_is_a_new_run(sfn, load_function, sample_event, context):
+    app = load_function("start_pipeline", ENVIRONMENT)
+    first = app.handler(sample_event("s3_object_created.json"), context)
+    newer = sample_event("s3_object_created.json")
+    newer["detail"]["object"]["version-id"] = "a-newer-version"
+
+    second = app.handler(newer, context)
+
+    assert second["started"] is True and second["run_id"] != first["run_id"]
+    assert len(executions(sfn)) == 2
+
+
+def test_an_object_that_is_not_a_dataset_is_logged_and_starts_nothing(sfn, load_function, sample_event, context):
+    app = load_function("start_pipeline", ENVIRONMENT)
+    event = sample_event("s3_object_created.json")
+    event["detail"]["object"]["key"] = "datasets/orders/2026-11-25/orders.quality.json"
+
+    result = app.handler(event, context)
+
+    assert result == {
+        "started": False,
+        "ignored": "s3://cd4ml-dev-rawdatabucket-example/datasets/orders/2026-11-25/orders.quality.json "
+        "is not a .csv or .parquet under datasets/",
+    }
+    assert executions(sfn) == []
+
+
+def test_a_stack_without_the_runtime_setting_fails_at_cold_start_naming_it(sfn, load_function, monkeypatch):
+    monkeypatch.delenv("PROCESSING_MAX_RUNTIME", raising=False)
+    environment = {k: v for k, v in ENVIRONMENT.items() if k != "PROCESSING_MAX_RUNTIME"}
+
+    with pytest.raises(Exception) as raised:
+        load_function("start_pipeline", environment)
+
+    assert type(raised.value).__name__ == "SettingsError"
+    assert str(raised.value) == "environment variable PROCESSING_MAX_RUNTIME is not set"
