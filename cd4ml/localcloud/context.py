@@ -4,7 +4,7 @@ child processes, a way to emit an event, settings) instead of the whole cloud; a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -65,6 +65,3 @@ class ActiveSlot(Generic[T]):
 
     def __call__(self) -> T | None:
         return self.current
-
-
-Getter = Callable[[], T | None]
