@@ -23,19 +23,13 @@ def extract_archive(archive: Path | bytes, target: Path, origin: str) -> None:
     or devices), and zipfile drops absolute paths and `..` from member names."""
     target.mkdir(parents=True, exist_ok=True)
     try:
-        if isinstance(archive, bytes):
-            if zipfile.is_zipfile(io.BytesIO(archive)):
-                with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
+        with io.BytesIO(archive) if isinstance(archive, bytes) else archive.open("rb") as handle:
+            if zipfile.is_zipfile(handle):
+                with zipfile.ZipFile(handle) as zipped:
                     zipped.extractall(target)
                 return
-            with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
+            handle.seek(0)
+            with tarfile.open(fileobj=handle, mode="r:*") as tar:
                 tar.extractall(target, filter="data")
-            return
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zipped:
-                zipped.extractall(target)
-            return
-        with tarfile.open(archive, mode="r:*") as tar:
-            tar.extractall(target, filter="data")
     except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
         raise ArchiveError(origin, exc) from exc

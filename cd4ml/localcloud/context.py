@@ -65,3 +65,11 @@ class ActiveSlot(Generic[T]):
 
     def __call__(self) -> T | None:
         return self.current
+
+    def hold(self, service: T) -> None:
+        self.current = service
+
+    def release(self, service: T) -> None:
+        """Empty the slot if `service` holds it (a newer instance may already have taken it)."""
+        if self.current is service:
+            self.current = None

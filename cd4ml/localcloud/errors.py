@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -71,8 +72,6 @@ def to_moto(error: AwsError, service: str = "sagemaker") -> Exception:
 
 def rest_json_answer(error: AwsError) -> tuple[int, dict[str, str], str]:
     """The same error as a raw rest-json answer, for hooks that answer a request themselves (InvokeEndpoint)."""
-    import json
-
     # moto takes the status from the "status" header, not from the tuple
     headers = {"status": str(error.status), "x-amzn-ErrorType": error.code, "Content-Type": "application/json"}
     return error.status, headers, json.dumps(error.body())

@@ -341,12 +341,11 @@ class EventRouter:
         from .hooks import ACTIVE_ROUTER, install_event_hooks
 
         install_event_hooks()
-        ACTIVE_ROUTER.current = self
+        ACTIVE_ROUTER.hold(self)
 
     def close(self) -> None:
         from .hooks import ACTIVE_ROUTER
 
-        if ACTIVE_ROUTER.current is self:
-            ACTIVE_ROUTER.current = None
+        ACTIVE_ROUTER.release(self)
         self._queue.put(None)
         self._thread.join(timeout=5)

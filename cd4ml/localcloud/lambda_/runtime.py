@@ -73,7 +73,7 @@ class LambdaRuntime:
         from .hooks import ACTIVE_RUNTIME, install_lambda_hooks
 
         install_lambda_hooks()
-        ACTIVE_RUNTIME.current = self
+        ACTIVE_RUNTIME.hold(self)
 
     # ---- registry -------------------------------------------------------------------------------------
     def register(self, spec: FunctionSpec) -> None:
@@ -360,8 +360,7 @@ class LambdaRuntime:
     def close(self) -> None:
         from .hooks import ACTIVE_RUNTIME
 
-        if ACTIVE_RUNTIME.current is self:
-            ACTIVE_RUNTIME.current = None
+        ACTIVE_RUNTIME.release(self)
         self._closed = True
         with self._pending_cond:
             for timer in self._timers:

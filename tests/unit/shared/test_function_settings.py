@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 from cd4ml_shared.environment import SettingsError
+from cd4ml_shared.jobs import JobSettings
 from cd4ml_shared.settings import (
     EvaluationGateSettings,
     JobCompletionSettings,
@@ -63,12 +64,18 @@ def test_the_starter_reads_its_state_machine_bucket_and_job_limits():
     )
 
 
-@pytest.mark.parametrize(("value", "use_spot"), [("true", True), ("false", False), (None, False)])
-def test_the_starter_counts_on_spot_only_when_the_stack_says_true(value, use_spot):
+@pytest.mark.parametrize(("value", "use_spot"), [("true", True), ("false", False), ("FALSE", False), (None, True)])
+def test_the_starter_and_start_job_read_spot_the_same_way(value, use_spot):
+    """The starter's task timeouts must allow for spot exactly when start_job asks for it; unset is the template's
+    default (true)."""
     env = {k: v for k, v in START_PIPELINE.items() if k != "USE_SPOT_TRAINING"}
     if value is not None:
         env["USE_SPOT_TRAINING"] = value
     assert StartPipelineSettings.from_environment(env).use_spot is use_spot
+    job_env = {k: v for k, v in START_JOB.items() if k != "USE_SPOT_TRAINING"}
+    if value is not None:
+        job_env["USE_SPOT_TRAINING"] = value
+    assert JobSettings.from_environment(job_env).use_spot is use_spot
 
 
 def test_start_job_reads_its_token_table_and_the_job_settings():

@@ -84,7 +84,7 @@ class SageMakerEndpoints:
         from ..hooks import ACTIVE_ENDPOINTS, install_endpoint_hooks
 
         install_endpoint_hooks()
-        ACTIVE_ENDPOINTS.current = self
+        ACTIVE_ENDPOINTS.hold(self)
 
     # ---- moto hooks call these --------------------------------------------------------------------------------
     def on_created(self, backend: Any, fake: Any) -> None:
@@ -257,8 +257,7 @@ class SageMakerEndpoints:
         """Stop every endpoint server (and whatever it started), then write what is buffered."""
         from ..hooks import ACTIVE_ENDPOINTS
 
-        if ACTIVE_ENDPOINTS.current is self:
-            ACTIVE_ENDPOINTS.current = None
+        ACTIVE_ENDPOINTS.release(self)
         self._closed = True
         with self._lock:
             endpoints = list(self._endpoints.values())

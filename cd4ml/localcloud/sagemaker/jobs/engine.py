@@ -47,7 +47,7 @@ class SageMakerJobs:
         from ..hooks import ACTIVE_JOBS, install_job_hooks
 
         install_job_hooks()
-        ACTIVE_JOBS.current = self
+        ACTIVE_JOBS.hold(self)
 
     # ---- public helpers --------------------------------------------------------------------------------
     def job(self, name: str, kind: str = "training") -> LocalJob:
@@ -80,8 +80,7 @@ class SageMakerJobs:
         """Kill every running job's processes and let the job threads end without uploading or emitting."""
         from ..hooks import ACTIVE_JOBS
 
-        if ACTIVE_JOBS.current is self:
-            ACTIVE_JOBS.current = None
+        ACTIVE_JOBS.release(self)
         self.lifecycle.closed = True
         for job in self.jobs():
             job.stop_cause = job.stop_cause or "Stopped"

@@ -23,6 +23,14 @@ def required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """A "true"/"false" template parameter (any case); unset or empty means `default`."""
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    return str(raw).lower() == "true"
+
+
 def whole_number(env: Mapping[str, str], name: str, default: int | None = None) -> int:
     """A number of seconds; without a default the variable is required."""
     raw = env.get(name)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .environment import SettingsError, environment, required, whole_number
+from .environment import SettingsError, environment, flag, required, whole_number
 from .errors import JobQuotaExceeded, JobRequestRejected, JobThrottled, ModelCodeMissing, PipelineError
 from .layout import RunLayout, code_prefix
 
@@ -88,7 +88,7 @@ class JobSettings:
             processing_image=required(env, "PROCESSING_IMAGE"),
             training_instance_type=env.get("TRAINING_INSTANCE_TYPE") or cls.training_instance_type,
             processing_instance_type=env.get("PROCESSING_INSTANCE_TYPE") or cls.processing_instance_type,
-            use_spot=(env.get("USE_SPOT_TRAINING") or "true").lower() == "true",
+            use_spot=flag(env, "USE_SPOT_TRAINING", default=True),  # the template's UseSpotTraining default
             training_max_runtime=whole_number(env, "TRAINING_MAX_RUNTIME", cls.training_max_runtime),
             processing_max_runtime=whole_number(env, "PROCESSING_MAX_RUNTIME", cls.processing_max_runtime),
             hyperparameters={**DEFAULT_HYPERPARAMETERS, **overrides},

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast, get_args
 
-from .environment import SettingsError, environment, required, whole_number
+from .environment import SettingsError, environment, flag, required, whole_number
 from .gate import GatePolicy
 from .jobs import JobSettings
 from .layout import code_prefix
@@ -30,8 +30,7 @@ class StartPipelineSettings:
             artifacts_bucket=required(env, "ARTIFACTS_BUCKET"),
             processing_max_runtime=whole_number(env, "PROCESSING_MAX_RUNTIME"),
             training_max_runtime=whole_number(env, "TRAINING_MAX_RUNTIME"),
-            # the template's UseSpotTraining is exactly "true" or "false"
-            use_spot=env.get("USE_SPOT_TRAINING") == "true",
+            use_spot=flag(env, "USE_SPOT_TRAINING", default=True),  # read as start_job's JobSettings reads it
         )
 
     def execution_arn(self, name: str) -> str:
