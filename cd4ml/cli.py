@@ -10,11 +10,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from .localcloud import LocalCloud, LocalCloudError
+from .localcloud.aws import DEFAULT_REGION
+from .samconfig import DEFAULT_FILE, SamConfigError, read_deploy_config
 
 
 def _parameters(values: list[str]) -> dict[str, str]:
@@ -25,6 +28,34 @@ def _parameters(values: list[str]) -> dict[str, str]:
             raise SystemExit(f"--parameter expects Name=Value, got {item!r}")
         parameters[name] = value
     return parameters
+
+
+@dataclass(frozen=True)
+class _Deployment:
+    """What to deploy: samconfig.toml's deploy options for the environment, with the command line over them."""
+
+    stack_name: str
+    region: str
+    parameters: dict[str, str]
+    source: str  # for people: where the options came from
+
+
+def _deployment(args: argparse.Namespace) -> _Deployment:
+    path = Path(args.config_file) if args.config_file else Path(args.template).resolve().parent / DEFAULT_FILE
+    if args.config_file and not path.is_file():
+        raise SystemExit(f"{path}: no such SAM configuration file")
+    try:
+        config = read_deploy_config(path, args.config_env)
+    except SamConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    parameters = {**config.parameter_overrides, **_parameters(args.parameter)}  # -p wins, as in sam deploy
+    source = f"{path} [{config.environment}]" if config.path is not None else "no samconfig.toml"
+    return _Deployment(
+        stack_name=args.stack_name or config.stack_name or "cd4ml",
+        region=args.region or config.region or DEFAULT_REGION,
+        parameters=parameters,
+        source=source,
+    )
 
 
 def _print_stack(cloud: LocalCloud, out: Any) -> None:
@@ -49,12 +80,19 @@ def _up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     work_dir = Path(args.work_dir).resolve() if args.work_dir else None
-    with LocalCloud(port=args.port, host=args.host, region=args.region, work_dir=work_dir) as cloud:
-        print(f"Deploying {args.template} onto the local cloud at {cloud.endpoint_url} ...", flush=True)
+    deployment = _deployment(args)
+    with LocalCloud(port=args.port, host=args.host, region=deployment.region, work_dir=work_dir) as cloud:
+        print(
+            f"Deploying {args.template} as stack {deployment.stack_name} onto the local cloud at "
+            f"{cloud.endpoint_url} (options: {deployment.source}) ...",
+            flush=True,
+        )
+        if deployment.parameters:
+            print("  parameters " + " ".join(f"{k}={v}" for k, v in deployment.parameters.items()), flush=True)
         cloud.deploy(
             args.template,
-            _parameters(args.parameter),
-            stack_name=args.stack_name,
+            deployment.parameters,
+            stack_name=deployment.stack_name,
             progress=lambda line: print(f"  created {line}", flush=True),
         )
         _print_stack(cloud, sys.stdout)
@@ -85,8 +123,9 @@ def _invoke(args: argparse.Namespace) -> int:
         json.loads(event_text)
     except ValueError as exc:
         raise SystemExit(f"{args.event}: not valid JSON: {exc}") from exc
-    with LocalCloud(region=args.region) as cloud:
-        cloud.deploy(args.template, _parameters(args.parameter), stack_name=args.stack_name)
+    deployment = _deployment(args)
+    with LocalCloud(region=deployment.region) as cloud:
+        cloud.deploy(args.template, deployment.parameters, stack_name=deployment.stack_name)
         resource = cloud.stack.resources.get(args.function)
         if resource is None or resource.resource_type != "AWS::Lambda::Function":
             functions = [r.logical_id for r in cloud.stack.by_type("AWS::Lambda::Function")]
@@ -220,8 +259,17 @@ def main(argv: list[str] | None = None) -> int:
             metavar="Name=Value",
             help="template parameter override (repeatable)",
         )
-        sub.add_argument("--stack-name", default="cd4ml")
-        sub.add_argument("--region", default="us-east-1")
+        sub.add_argument(
+            "--config-env",
+            default="dev",
+            help="the samconfig.toml environment whose deploy options (stack name, region, parameter overrides) "
+            "are used, as `sam deploy --config-env` does (default: dev)",
+        )
+        sub.add_argument(
+            "--config-file", help="the SAM configuration file (default: samconfig.toml beside the template)"
+        )
+        sub.add_argument("--stack-name", help="the stack's name (default: samconfig's stack_name, else cd4ml)")
+        sub.add_argument("--region", help="the region (default: samconfig's region, else us-east-1)")
 
     up = local_commands.add_parser("up", help="deploy the template and serve an AWS endpoint until interrupted")
     common(up)

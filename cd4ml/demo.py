@@ -6,10 +6,8 @@ metrics, the gate's decision and the run's HTML report (copied out of the local 
 
 from __future__ import annotations
 
-import shlex
 import sys
 import time
-import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,19 +17,10 @@ from cd4ml_shared.gate import LOWER_IS_BETTER
 from .data import Fault, generate_orders
 from .localcloud import LocalCloud
 from .pipeline_driver import STAGES, PipelineDriver, RunResult
+from .samconfig import read_deploy_config
 
 DEFAULT_OUT = Path(".cd4ml") / "demo"
 HEADLINE_METRICS = ("pr_auc", "auc", "f1", "precision", "recall", "brier_score", "threshold")
-
-
-def stage_parameters(samconfig: Path, stage: str = "dev") -> dict[str, str]:
-    """The parameter overrides `sam deploy --config-env <stage>` would use, so the demo runs what dev deploys."""
-    if not samconfig.is_file():
-        return {"Stage": stage}
-    config = tomllib.loads(samconfig.read_text(encoding="utf-8"))
-    overrides = config.get(stage, {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
-    pairs = shlex.split(overrides) if isinstance(overrides, str) else list(overrides)
-    return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
 
 
 def run(
@@ -49,12 +38,14 @@ def run(
 
     started = time.perf_counter()
     now = now or datetime.now(UTC)
-    parameters = stage_parameters(template.parent / "samconfig.toml")
+    config = read_deploy_config(template.parent / "samconfig.toml", "dev")  # what `sam deploy --config-env dev` uses
+    parameters = config.parameter_overrides if config.path is not None else {"Stage": "dev"}
+    stack_name = config.stack_name or "cd4ml-dev"
     with LocalCloud() as cloud:
         say(f"[1/6] Deploying {template} onto the local cloud ({cloud.endpoint_url})")
         listed = " ".join(f"{k}={v}" for k, v in parameters.items())
-        say(f"      parameters of the dev stage (samconfig.toml): {listed}")
-        stack = cloud.deploy(template, parameters)
+        say(f"      stack {stack_name}, parameters of the dev stage (samconfig.toml): {listed}")
+        stack = cloud.deploy(template, parameters, stack_name=stack_name)
         say(f"      {len(stack.resources)} resources ready in {time.perf_counter() - started:.1f}s")
         driver = PipelineDriver(cloud)
 

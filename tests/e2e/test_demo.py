@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from cd4ml.demo import run, stage_parameters
+from cd4ml.demo import run
+from cd4ml.samconfig import stage_parameters
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +20,7 @@ def test_demo_trains_gates_and_registers_a_model_and_quarantines_a_stale_dataset
     text = out.getvalue()
     for state in ("ValidateData", "BuildFeatures", "Train", "Evaluate", "Gate", "Register", "ModelRegistered"):
         assert re.search(rf"\d+\.\ds  {state}\b", text), f"no progress line for {state}"
-    assert "model:    arn:aws:sagemaker:us-east-1:123456789012:model-package/cd4ml-fraud/1" in text
+    assert "model:    arn:aws:sagemaker:us-east-1:123456789012:model-package/cd4ml-dev-fraud/1" in text
     assert "approval: Approved" in text  # the dev stage approves automatically
     assert re.search(r"metrics \(test set\): pr_auc 0\.\d{4}, auc 0\.\d{4}", text)
     assert "gate:     passed" in text
