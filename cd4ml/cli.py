@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .localcloud import LocalCloud, LocalCloudError
+from .localcloud import LocalCloud, LocalCloudError, sns
 from .localcloud.aws import DEFAULT_REGION
 from .samconfig import DEFAULT_FILE, SamConfigError, read_deploy_config
 
@@ -81,7 +82,10 @@ def _up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     work_dir = Path(args.work_dir).resolve() if args.work_dir else None
     deployment = _deployment(args)
-    with LocalCloud(port=args.port, host=args.host, region=deployment.region, work_dir=work_dir) as cloud:
+    state_dir = Path(args.state_dir).resolve() if args.state_dir else None
+    with LocalCloud(
+        port=args.port, host=args.host, region=deployment.region, work_dir=work_dir, state_dir=state_dir
+    ) as cloud:
         print(
             f"Deploying {args.template} as stack {deployment.stack_name} onto the local cloud at "
             f"{cloud.endpoint_url} (options: {deployment.source}) ...",
@@ -102,16 +106,30 @@ def _up(args: argparse.Namespace) -> int:
                 flush=True,
             )
         )
-        print(f"Function logs: {cloud.runtime.log_dir}")
+        sns.listeners.append(_print_notification)  # what an e-mail subscriber of the topic would read
+        print(f"Function logs: {cloud.runtime.log_dir} and CloudWatch Logs /aws/lambda/<function name>")
+        if state_dir is not None:
+            restored = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in cloud.restored.items()) or "nothing"
+            print(f"State: kept in {state_dir} (saved when the local cloud stops); restored: {restored}")
         print(
             "Use it with:  export AWS_ENDPOINT_URL="
             + cloud.endpoint_url
             + f" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={cloud.region}"
         )
         print(f"Local cloud ready on {cloud.endpoint_url} (Ctrl-C to stop)", flush=True)
-        stop.wait()
+        try:
+            stop.wait()
+        finally:
+            sns.listeners.remove(_print_notification)
         print("Stopping the local cloud ...", flush=True)
     return 0
+
+
+def _print_notification(topic_arn: str, subject: str | None, message: str) -> None:
+    topic = topic_arn.rsplit(":", 1)[-1]
+    lines = [f"[notification] {topic}: {subject or '(no subject)'}"]
+    lines += [f"    {line}" for line in message.splitlines()]
+    print("\n".join(lines), flush=True)
 
 
 def _invoke(args: argparse.Namespace) -> int:
@@ -146,10 +164,13 @@ def _invoke(args: argparse.Namespace) -> int:
 
 
 def _start_date(text: str) -> datetime:
+    """YYYY-MM-DD, or `today-N`: N days before today (UTC), so that `--start today-30 --days 30` ends today."""
+    today = datetime.now(UTC).date()
+    relative = re.fullmatch(r"today(?:-(\d{1,5}))?", text)
     try:
-        day = date.fromisoformat(text)
+        day = today - timedelta(days=int(relative[1] or 0)) if relative else date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD or today-N, got {text!r}") from None
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
@@ -276,6 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--port", type=int, default=4566)
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--work-dir", help="where function logs and job files go (default: a temporary folder)")
+    up.add_argument(
+        "--state-dir",
+        help="keep the stack's objects, table items and model registry here across a clean stop and the next "
+        "start (default: nothing is kept; see docs/local-cloud.md)",
+    )
     up.set_defaults(run=_up)
 
     invoke = local_commands.add_parser("invoke", help="deploy the template and invoke one function once")
@@ -301,7 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument("--rows", type=_bounded(int, 1), required=True, help="number of orders")
     generate.add_argument("--seed", type=_bounded(int, 0), required=True, help="random seed: same seed, same bytes")
     generate.add_argument("--days", type=_bounded(int, 1), required=True, help="number of days the orders span")
-    generate.add_argument("--start", type=_start_date, required=True, metavar="YYYY-MM-DD", help="first day (UTC)")
+    generate.add_argument(
+        "--start",
+        type=_start_date,
+        required=True,
+        metavar="YYYY-MM-DD|today-N",
+        help="first day (UTC); today-N: N days ago",
+    )
     generate.add_argument(
         "--fault",
         action="extend",

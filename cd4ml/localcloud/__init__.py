@@ -12,6 +12,7 @@ from .errors import (
     WaitTimeoutError,
 )
 from .lambda_.functions import Invocation
+from .state import StateError
 
 __all__ = [
     "Clock",
@@ -22,6 +23,7 @@ __all__ = [
     "LocalCloudError",
     "ManualClock",
     "Settings",
+    "StateError",
     "TemplateError",
     "UnsupportedResourceError",
     "WaitTimeoutError",

@@ -20,6 +20,7 @@ from typing import Any
 from . import s3, sns, stepfunctions
 from .aws import ACCOUNT_ID, DEFAULT_REGION, ClientFactory, local_environment
 from .clock import Clock, ManualClock
+from .cloudformation import DeployedStacks
 from .context import Service, ServiceContext, Settings
 from .deploy.base import Stack
 from .deploy.deployer import Deployer
@@ -35,6 +36,7 @@ from .lambda_.runtime import LambdaRuntime
 from .sagemaker import registry
 from .sagemaker.endpoints.engine import SageMakerEndpoints
 from .sagemaker.jobs.engine import SageMakerJobs
+from .state import Backends, StateDir, StateError
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ class LocalCloud:
         async_retry_delays_s: tuple[float, ...] | None = None,
         stream_poll_interval_s: float | None = None,
         settings: Settings | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -106,6 +109,8 @@ class LocalCloud:
             settings = replace(settings, stream_poll_interval_s=stream_poll_interval_s)
         self.settings = settings
         self.stacks: dict[str, Stack] = {}
+        self.state = StateDir(state_dir) if state_dir is not None else None  # opt-in: kept across restarts
+        self.restored: dict[str, int] = {}  # what the last deploy brought back from the state dir, by kind
         self._registrar = _Registrar(self)
         self._services: list[Service] = []
         self._server: Any = None
@@ -139,6 +144,7 @@ class LocalCloud:
             account_id=self.account_id,
             region=self.region,
             async_retry_delays_s=settings.async_retry_delays_s,
+            logs_client=lambda: self.clients("logs"),
         )
         self.destinations = Destinations(self.clients, self.runtime.invoke_async)
         self.runtime.destinations = self.destinations
@@ -164,6 +170,7 @@ class LocalCloud:
             self.router,
             _Hooks(stepfunctions.install),
             _Hooks(s3.install),
+            DeployedStacks(),
             _Hooks(sns.install),
             _Hooks(registry.install),
             _ExecutionStopper(self.region),
@@ -184,12 +191,23 @@ class LocalCloud:
             service.close()
         self._services = []
         _RUNNING.remove(self)
+        saving: BaseException | None = None
+        if self.state is not None and self.stacks:  # nothing runs any more, the backends are still there
+            try:
+                self.state.save(self.stack, self._state_backends(), self.account_id, self.region)
+            except Exception as exc:  # the cloud still stops; the last complete snapshot stays current
+                saving = exc
         self._stop_server()
         from moto.moto_api._internal.models import moto_api_backend
 
         moto_api_backend.reset()
         if self._own_work_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+        if saving is not None and self.state is not None:
+            raise StateError(f"the state could not be saved to {self.state.path}: {saving}") from saving
+
+    def _state_backends(self) -> Backends:
+        return Backends.of(self.account_id, self.region, self.client("dynamodb"))
 
     def _stop_server(self) -> None:
         """werkzeug's serve loop looks for a shutdown request every 0.5 s; a connection wakes it at once."""
@@ -235,6 +253,11 @@ class LocalCloud:
     ) -> Stack:
         if self._server is None:
             raise LocalCloudError("start the local cloud before deploying")
+        if self.state is not None and self.stacks and stack_name not in self.stacks:
+            raise StateError(f"a local cloud with a state_dir keeps one stack; {sorted(self.stacks)} is deployed")
+        snapshot = None  # checked before anything changes; a redeploy of a running stack keeps what it has
+        if self.state is not None and stack_name not in self.stacks:
+            snapshot = self.state.load(stack_name, self.region)
         path = Path(template).resolve()
         document = load_template(path)
         transformed = transform_template(document, dict(parameters or {}), path.parent, self.region)
@@ -242,6 +265,9 @@ class LocalCloud:
             progress
         )
         self.stacks[stack_name] = stack
+        if snapshot is not None:  # before any event can be delivered: the caller has not had the stack yet
+            self.restored = snapshot.restore(stack, self._state_backends())
+            log.info("restored %s from %s", self.restored, snapshot.directory)
         return stack
 
     @property
@@ -339,8 +365,12 @@ class LocalCloud:
 
 
 def _check_port_free(host: str, port: int) -> None:
-    """moto's server thread dies silently on a taken port and its start() then waits forever: check first."""
+    """moto's server thread dies silently on a taken port and its start() then waits forever: check first.
+
+    The probe binds as werkzeug's server will, with SO_REUSEADDR: connections of a server that was just killed,
+    lingering in TIME_WAIT for a minute, then do not block the port, while a live server's listener still does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:

@@ -53,8 +53,13 @@ class AwsError(LocalCloudError):
 
 
 # moto's server serialises an error with the shapes of the service its exception class belongs to (found from the
-# class's module), so each service the local cloud answers for names its own base class here.
-_MOTO_ERROR_BASES = {"sagemaker": ("moto.sagemaker.exceptions", "SagemakerClientError")}
+# class's module), so each service the local cloud answers for names its own base class here, and whether that
+# family takes the HTTP status from the exception (rest-json Lambda: its `code`) or from the service model's error
+# shape (SageMaker's ServiceException, whose `code` is the error's name).
+_MOTO_ERROR_BASES = {
+    "sagemaker": ("moto.sagemaker.exceptions", "SagemakerClientError", False),
+    "lambda": ("moto.awslambda.exceptions", "LambdaClientError", True),
+}
 
 
 def to_moto(error: AwsError, service: str = "sagemaker") -> Exception:
@@ -62,9 +67,11 @@ def to_moto(error: AwsError, service: str = "sagemaker") -> Exception:
     message and extra fields, which moto's server answers as AWS would."""
     import importlib
 
-    module, name = _MOTO_ERROR_BASES[service]
+    module, name, carries_status = _MOTO_ERROR_BASES[service]
     base = getattr(importlib.import_module(module), name)
     wire: Exception = base(error.code, error.message)
+    if carries_status:
+        wire.code = error.status  # type: ignore[attr-defined]  # the HTTP status (the class defaults to 400)
     for field, value in error.fields.items():
         setattr(wire, field, value)
     return wire

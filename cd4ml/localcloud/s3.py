@@ -1,4 +1,5 @@
-"""S3 on moto, with bucket policies evaluated against the condition keys a local request carries."""
+"""S3 on moto, with bucket policies evaluated against the condition keys a local request carries, and the checksums
+of multipart objects and their copies answered as AWS answers them."""
 
 from __future__ import annotations
 
@@ -67,7 +68,53 @@ def effective_statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
     return kept
 
 
+def qualified_checksum(value: str, checksum_type: str | None, parts: int | None) -> str:
+    """The object checksum as S3 answers it: a composite checksum (a checksum of the part checksums) carries
+    `-<parts>`, which tells a client not to compare it with a checksum of the bytes it received."""
+    if checksum_type == "COMPOSITE" and parts and not value.endswith(f"-{parts}"):
+        return f"{value}-{parts}"
+    return value
+
+
+def answer_checksum(headers: dict[str, Any], key: Any) -> None:
+    """Make a GetObject/HeadObject answer carry the key's checksum as S3 does: qualified and with its type.
+
+    moto 5.2.5 answers HeadObject of a completed multipart upload with the composite value and no `-<parts>`
+    and no type, so a client takes it for a full-object checksum. Only headers moto chose to send (checksum mode
+    on, a whole object) are corrected; ranged answers have none, as on AWS.
+    """
+    algorithm = getattr(key, "checksum_algorithm", None)
+    if not algorithm or not key.checksum_value:
+        return
+    header = f"x-amz-checksum-{algorithm.lower()}"
+    if header not in headers:
+        return
+    headers[header] = qualified_checksum(key.checksum_value, key.checksum_type, key.checksum_parts)
+    headers["x-amz-checksum-type"] = key.checksum_type or "FULL_OBJECT"
+
+
+def copied_as_single_part(copy: Any) -> None:
+    """A CopyObject result is a new single-part object: its checksum, in the source's algorithm (or the one the
+    request named, which moto applies after this), is a checksum of all its bytes, and it has no parts.
+
+    moto 5.2.5 copies the source's checksum value without its type and part count (a composite value then reads
+    as a full-object checksum that no download can match: FlexibleChecksumError) and shares the source's parts.
+    """
+    from moto.s3.utils import compute_checksum
+
+    copy.multipart = None
+    if copy.checksum_algorithm and copy.checksum_value:
+        copy.checksum_value = compute_checksum(copy.value, algorithm=copy.checksum_algorithm).decode("ascii")
+        copy.checksum_type = "FULL_OBJECT"
+        copy.checksum_parts = None
+
+
 def install() -> None:
+    _install_policy_evaluation()
+    _install_checksum_answers()
+
+
+def _install_policy_evaluation() -> None:
     from moto.iam.access_control import IAMPolicy, PermissionResult
     from moto.s3.models import FakeBucket
 
@@ -86,3 +133,45 @@ def install() -> None:
 
     get_permission._cd4ml_hook = True  # type: ignore[attr-defined]
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+
+def _install_checksum_answers() -> None:
+    from moto.s3.models import S3Backend
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Backend.copy_object, "_cd4ml_hook", False):
+        return
+    original_copy = S3Backend.copy_object
+    original_head = S3Response.head_object
+    original_get = S3Response.get_object
+
+    @functools.wraps(original_copy)
+    def copy_object(self: Any, src_key: Any, dest_bucket_name: str, dest_key_name: str, *args: Any, **kw: Any) -> None:
+        original_copy(self, src_key, dest_bucket_name, dest_key_name, *args, **kw)
+        copy = self.get_object(dest_bucket_name, dest_key_name)
+        if copy is not None:
+            copied_as_single_part(copy)
+
+    @functools.wraps(original_head)
+    def head_object(self: Any, bucket_name: str, query: dict[str, Any], key_name: str, headers: Any) -> Any:
+        status, response_headers, body = original_head(self, bucket_name, query, key_name, headers)
+        if status == 200 and not query.get("partNumber"):
+            version_id = query.get("versionId", [None])[0]
+            answer_checksum(response_headers, self.backend.get_object(bucket_name, key_name, version_id))
+        return status, response_headers, body
+
+    @functools.wraps(original_get)
+    def get_object(self: Any) -> Any:
+        status, response_headers, body = original_get(self)
+        if status == 200 and not self.querystring.get("partNumber"):
+            version_id = self.querystring.get("versionId", [None])[0]
+            answer_checksum(
+                response_headers, self.backend.get_object(self.bucket_name, self.parse_key_name(), version_id)
+            )
+        return status, response_headers, body
+
+    for hook in (copy_object, head_object, get_object):
+        setattr(hook, "_cd4ml_hook", True)  # noqa: B010 (a marker attribute on a function)
+    S3Backend.copy_object = copy_object  # type: ignore[method-assign]
+    S3Response.head_object = head_object  # type: ignore[method-assign]
+    S3Response.get_object = get_object  # type: ignore[method-assign]

@@ -1,16 +1,24 @@
-"""SNS on moto, with Lambda subscriptions delivered to the local Lambda runtime as AWS's SNS events."""
+"""SNS on moto, with Lambda subscriptions delivered to the local Lambda runtime as AWS's SNS events, and every
+message published to a topic shown to the `listeners` (what a person subscribed by e-mail would read)."""
 
 from __future__ import annotations
 
 import functools
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from .lambda_.hooks import ACTIVE_RUNTIME
 
 log = logging.getLogger(__name__)
+
+# Called with (topic ARN, subject or None, message) after each publish to a topic has been delivered to its
+# subscribers: an e-mail subscription reaches nobody locally, so `cd4ml local up` and tests watch here instead.
+# Process-wide like moto's backends (one local cloud per process); a listener that raises is logged and skipped.
+PublishListener = Callable[[str, str | None, str], None]
+listeners: list[PublishListener] = []
 
 
 def sns_event(
@@ -48,7 +56,9 @@ def sns_event(
 
 
 def install() -> None:
-    """moto hands Lambda subscriptions to its own Lambda backend, which needs Docker; deliver them here."""
+    """moto hands Lambda subscriptions to its own Lambda backend, which needs Docker; deliver them here. And tell
+    the `listeners` about every message a topic publishes."""
+    _install_topic_hook()
     from moto.sns.models import Subscription
 
     if getattr(Subscription.publish, "_cd4ml_hook", False):
@@ -82,3 +92,24 @@ def install() -> None:
 
     publish._cd4ml_hook = True  # type: ignore[attr-defined]
     Subscription.publish = publish  # type: ignore[method-assign]
+
+
+def _install_topic_hook() -> None:
+    from moto.sns.models import Topic
+
+    if getattr(Topic.publish, "_cd4ml_hook", False):
+        return
+    original = Topic.publish
+
+    @functools.wraps(original)
+    def publish(self: Any, message: str, subject: str | None = None, *args: Any, **kwargs: Any) -> str:
+        message_id: str = original(self, message, subject, *args, **kwargs)
+        for listener in list(listeners):
+            try:
+                listener(self.arn, subject, message)
+            except Exception:
+                log.exception("SNS publish listener failed")
+        return message_id
+
+    publish._cd4ml_hook = True  # type: ignore[attr-defined]
+    Topic.publish = publish  # type: ignore[method-assign]

@@ -5,14 +5,20 @@ from __future__ import annotations
 import os
 import queue
 import re
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli_env() -> dict[str, str]:
@@ -53,7 +59,7 @@ class Running:
     def output(self) -> str:
         return "\n".join(self.lines)
 
-    def wait_for_line(self, pattern: str, timeout: float) -> re.Match[str]:
+    def wait_for_line(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
         """Read until a line matches `pattern` (searching lines already read first), or fail with the output."""
         regex = re.compile(pattern)
         for line in self.lines:
@@ -84,3 +90,59 @@ class Running:
                 return
             if line is not None:
                 self.lines.append(line)
+
+    def ready_port(self, timeout: float = 60.0) -> int:
+        """The port of the `Local cloud ready on http://127.0.0.1:<port>` line (so `--port 0` works)."""
+        return int(self.wait_for_line(r"^Local cloud ready on http://127\.0\.0\.1:(\d+)\b", timeout)[1])
+
+    def wait_exit(self, timeout: float = 60.0) -> int:
+        """Its exit code, once it ends by itself (a refused start), with all it printed read."""
+        code = self.process.wait(timeout)
+        self.drain(5)
+        return code
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """Ctrl-C, as a user stops it; its exit code (killed if it has not ended within `timeout`)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"`cd4ml local up` still running {timeout:.0f}s after SIGINT:\n{self.output}")
+        finally:
+            self.drain(5)
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up (its children must end with it on their own)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self.drain(5)
+
+
+def start_local_up(*arguments: str | Path, env: dict[str, str] | None = None) -> Running:
+    """`cd4ml local up ARGUMENTS...` from the repository root, in a session of its own (signals sent to pytest's
+    terminal do not reach it, and a kill of it reaches it alone)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cd4ml.cli", "local", "up", *map(str, arguments)],
+        cwd=ROOT,
+        env={**cli_env(), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        start_new_session=True,
+    )
+    return Running(process)
+
+
+def client(service: str, port: int) -> Any:
+    """A boto3 client of the local cloud on `port`, with the dummy credentials `local up` prints."""
+    return boto3.client(
+        service,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -13,13 +12,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from local_up import Running, cli_env, free_port
+from local_up import ROOT, Running, cli_env, client, free_port, start_local_up
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "tests" / "integration" / "stacks" / "core" / "template.yaml"
 UNSUPPORTED = ROOT / "tests" / "integration" / "stacks" / "cli" / "unsupported.yaml"
 S3_EVENT = ROOT / "events" / "s3_object_created.json"
@@ -85,48 +82,13 @@ def invocations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 def local_up(tmp_path: Path) -> Iterator[tuple[Running, int, Path]]:
     port = free_port()
     work_dir = tmp_path / "work"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cd4ml.cli",
-            "local",
-            "up",
-            "--template",
-            str(CORE.relative_to(ROOT)),
-            "--port",
-            str(port),
-            "--parameter",
-            "Greeting=bonjour",
-            "--work-dir",
-            str(work_dir),
-        ],
-        cwd=ROOT,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-        start_new_session=True,  # signals sent to pytest's terminal do not reach it: only the test's SIGINT
+    running = start_local_up(
+        "--template", CORE.relative_to(ROOT), "--port", port, "--parameter", "Greeting=bonjour", "--work-dir", work_dir
     )
-    running = Running(process)
     try:
         yield running, port, work_dir
     finally:
-        if process.poll() is None:
-            process.kill()  # its function workers read their requests from its pipes: they end with it
-            process.wait(10)
-        running.drain(5)
-
-
-def client(service: str, port: int) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=f"http://127.0.0.1:{port}",
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+        running.kill()  # its function workers read their requests from its pipes: they end with it
 
 
 def last_json_line(text: str) -> dict[str, Any]:
@@ -187,16 +149,41 @@ def test_local_up_serves_the_deployed_stack_until_interrupted(local_up: tuple[Ru
     )
 
     # Ctrl-C stops it cleanly
-    running.process.send_signal(signal.SIGINT)
-    try:
-        code = running.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"`cd4ml local up` still running 30s after SIGINT:\n{running.output}")
-    running.drain(5)
+    code = running.stop(30)
     assert code == 0, running.output
     assert any(line.startswith("Stopping the local cloud") for line in running.lines), running.output
     assert "Traceback" not in running.output
     assert (work_dir / "logs" / "lambda").is_dir()  # a --work-dir given by the user is kept after stopping
+
+
+def _up_with_state(state_dir: Path, port: int) -> Running:
+    running = start_local_up("--template", CORE, "--port", port, "--state-dir", state_dir)
+    running.wait_for_line(r"^Local cloud ready on ", READY_TIMEOUT_S)
+    return running
+
+
+def _stop(running: Running) -> None:
+    assert running.stop(30) == 0, running.output
+
+
+def test_local_up_with_a_state_dir_keeps_the_objects_across_a_restart(tmp_path: Path) -> None:
+    state_dir, port = tmp_path / "state", free_port()
+    first = _up_with_state(state_dir, port)
+    try:
+        assert "restored: nothing" in first.output
+        bucket = re.search(r"output BucketName = (\S+)", first.output)
+        assert bucket, first.output
+        client("s3", port).put_object(Bucket=bucket[1], Key="notes/kept.txt", Body=b"still here")
+    finally:
+        _stop(first)
+
+    second = _up_with_state(state_dir, port)
+    try:
+        assert re.search(r"^State: kept in .*; restored: 1 objects\b", second.output, re.M), second.output
+        body = client("s3", port).get_object(Bucket=bucket[1], Key="notes/kept.txt")["Body"].read()
+        assert body == b"still here"
+    finally:
+        _stop(second)
 
 
 # ---- cd4ml local invoke -----------------------------------------------------------------------------------

@@ -1,13 +1,17 @@
 """Lambda execution environment: one process per warm function instance, run by path (not as part of cd4ml).
 
-The parent (lambda_/runtime.py) speaks newline-delimited JSON on this process's stdin and original stdout;
-the handler's own prints and logs go to the function's log file, as CloudWatch Logs would receive them.
+The parent (lambda_/worker.py) speaks newline-delimited JSON on this process's stdin and original stdout;
+the handler's own prints and logs, with the START/END/REPORT lines, go to stderr, a pipe the parent writes to the
+function's log file and to its CloudWatch Logs stream.
 Only the standard library is imported here so that the handler sees the same modules it would on AWS.
 """
 
 import importlib
+import importlib.util
 import json
+import math
 import os
+import resource
 import sys
 import time
 import traceback
@@ -63,12 +67,44 @@ def _load_handler(spec: str) -> tuple[Any, dict | None]:
     return handler, None
 
 
+def report_line(
+    request_id: str, duration_ms: float, memory_mb: int, max_memory_used_mb: int, init_ms: float | None = None
+) -> str:
+    """The REPORT line Lambda writes after each invocation (Init Duration on an environment's first one); billing
+    counts whole milliseconds, rounded up, at least one."""
+    line = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {max(math.ceil(duration_ms), 1)} ms\tMemory Size: {memory_mb} MB\t"
+        f"Max Memory Used: {max_memory_used_mb} MB"
+    )
+    if init_ms is not None:
+        line += f"\tInit Duration: {init_ms:.2f} ms"
+    return line
+
+
+def _max_memory_used_mb() -> int:
+    """This environment's peak resident memory (ru_maxrss is in KiB on Linux, bytes on macOS), rounded up."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return math.ceil(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10))
+
+
+def _arm_lifeline() -> None:
+    """Die with the local cloud, however it ends: lifeline.py, a sibling imported by path under a private name."""
+    spec = importlib.util.spec_from_file_location(
+        "_cd4ml_lifeline", os.path.join(os.path.dirname(__file__), "lifeline.py")
+    )
+    if spec is None or spec.loader is None:
+        raise RuntimeError("cannot load lifeline.py beside " + __file__)
+    lifeline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lifeline)
+    lifeline.arm()
+
+
 def main() -> None:
+    _arm_lifeline()
     proto_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
     proto_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    log_fd = os.open(os.environ["_CD4ML_LOG_FILE"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
+    os.dup2(2, 1)  # the handler's prints join the runtime's lines on the log pipe the parent reads
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8")
@@ -89,7 +125,7 @@ def main() -> None:
     proto_out.write(json.dumps({"type": "ready", "init_ms": init_ms, "init_error": init_error}) + "\n")
     proto_out.flush()
 
-    for line in proto_in:
+    for served, line in enumerate(proto_in):
         request = json.loads(line)
         request_id = request["request_id"]
         os.environ["_X_AMZN_TRACE_ID"] = request.get("trace_id", "")
@@ -117,8 +153,8 @@ def main() -> None:
                 response = {"type": "result", "ok": False, "error": error}
         duration = (time.perf_counter() - began) * 1000
         print(f"END RequestId: {request_id}")
-        memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        print(f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tMemory Size: {memory} MB")
+        memory = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+        print(report_line(request_id, duration, memory, _max_memory_used_mb(), None if served else init_ms))
         sys.stdout.flush()
         sys.stderr.flush()
         proto_out.write(json.dumps(response) + "\n")

@@ -6,9 +6,11 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import cloudformation
 from ..aws import ACCOUNT_ID, PARTITION
 from ..context import ServiceContext
 from ..errors import DeploymentError, TemplateError, UnsupportedResourceError
@@ -49,6 +51,8 @@ class Deployer:
         self.region = ctx.region
         self.template = template
         self.stack = Stack(stack_name, ctx.region, self._parameter_values(template.parameters, parameters))
+        self.stack_id = cloudformation.stack_id(stack_name, ctx.region)
+        self._created: dict[str, datetime] = {}  # when each resource was created, for CloudFormation's answers
         self.resolver = Resolver(self._ref, self._get_att, template.conditions, template.mappings, ctx.region)
 
     # ---- parameters and references -----------------------------------------------------------------
@@ -82,7 +86,7 @@ class Deployer:
             "AWS::Region": self.region,
             "AWS::AccountId": ACCOUNT_ID,
             "AWS::StackName": self.stack.name,
-            "AWS::StackId": f"arn:{PARTITION}:cloudformation:{self.region}:{ACCOUNT_ID}:stack/{self.stack.name}/local",
+            "AWS::StackId": self.stack_id,
             "AWS::Partition": PARTITION,
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::NoValue": NO_VALUE,
@@ -172,14 +176,50 @@ class Deployer:
             except Exception as exc:
                 raise DeploymentError(logical_id, kind, exc) from exc
             self.stack.resources[logical_id] = deployed
+            self._created[logical_id] = datetime.now(UTC)
             if progress:
                 progress(f"{kind:<36} {logical_id:<40} {deployed.physical_id} ({(time.perf_counter() - started):.2f}s)")
+        outputs = []
         for name, output in self.template.outputs.items():
             condition = output.get("Condition")
             if condition and not self.resolver.condition(condition):
                 continue
             self.stack.outputs[name] = self.resolver.resolve(output.get("Value"))
+            export = self.resolver.resolve(output.get("Export", {})).get("Name")
+            description = self.resolver.resolve(output.get("Description"))
+            outputs.append(
+                cloudformation.StackOutputRecord(
+                    name, cloudformation.output_value(self.stack.outputs[name]), description, export
+                )
+            )
+        cloudformation.record_deployed(self._stack_record(outputs))
         return self.stack
+
+    def _stack_record(self, outputs: list[cloudformation.StackOutputRecord]) -> cloudformation.StackRecord:
+        """The stack as CloudFormation describes it: every resource of the transformed template that was created
+        (SAM's generated ones too), parameters with defaults applied and NoEcho ones masked."""
+        resources = [
+            cloudformation.StackResourceRecord(
+                logical_id,
+                deployed.physical_id,
+                deployed.resource_type,
+                self._created[logical_id],
+                self.template.resources[logical_id].get("Metadata"),
+            )
+            for logical_id, deployed in self.stack.resources.items()
+        ]
+        no_echo = frozenset(
+            name for name, spec in self.template.parameters.items() if str(spec.get("NoEcho", "")).lower() == "true"
+        )
+        return cloudformation.StackRecord(
+            name=self.stack.name,
+            stack_id=self.stack_id,
+            region=self.region,
+            parameters=dict(self.stack.parameters),
+            no_echo=no_echo,
+            outputs=outputs,
+            resources=resources,
+        )
 
     # ---- helpers for handlers -------------------------------------------------------------------------
     def name_for(self, logical_id: str, max_length: int = 64, lower: bool = False) -> str:

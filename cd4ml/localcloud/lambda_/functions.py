@@ -9,6 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import AwsError
+
+# Invoke's request payload quotas: 6 MB synchronous, 1 MB asynchronous (raised from 256 KB in 2025).
+REQUEST_RESPONSE_PAYLOAD_LIMIT = 6 * 1024 * 1024
+EVENT_PAYLOAD_LIMIT = 1024 * 1024
+
 
 @dataclass
 class AsyncConfig:
@@ -64,6 +70,42 @@ def function_name(name_or_arn: str) -> str:
     return name_or_arn
 
 
+def check_request_payload(payload: bytes, invocation_type: str) -> None:
+    """Refuse an Invoke payload as Lambda does, before any function runs: over the quota of its invocation type
+    (413 RequestEntityTooLargeException), or not JSON (400 InvalidRequestContentException)."""
+    limit, operation = (
+        (EVENT_PAYLOAD_LIMIT, "InvokeFunctionAsync")
+        if invocation_type == "Event"
+        else (REQUEST_RESPONSE_PAYLOAD_LIMIT, "InvokeFunction")
+    )
+    if len(payload) > limit:
+        raise AwsError(
+            f"Request must be smaller than {limit} bytes for the {operation} operation",
+            code="RequestEntityTooLargeException",
+            status=413,
+        )
+    try:
+        json.loads(payload.decode("utf-8"), parse_constant=_not_json)
+    except UnicodeDecodeError as exc:
+        raise _unparsable(f"Invalid UTF-8 byte at position {exc.start}") from exc
+    except ValueError as exc:
+        detail = f"{exc.msg} at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else exc
+        raise _unparsable(str(detail)) from exc
+
+
+def _not_json(constant: str) -> None:
+    # Python's json accepts NaN and Infinity; Lambda's parser, like JSON itself, does not.
+    raise ValueError(f"Non-standard token '{constant}'")
+
+
+def _unparsable(detail: str) -> AwsError:
+    return AwsError(
+        f"Could not parse request body into json: Could not parse payload into json: {detail}",
+        code="InvalidRequestContentException",
+        status=400,
+    )
+
+
 def failed(request_id: str, error_type: str, message: str) -> Invocation:
     body = {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": []}
     return Invocation(request_id, json.dumps(body).encode("utf-8"), "Unhandled")
@@ -74,11 +116,6 @@ def json_or_text(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw.decode("utf-8", "replace")
-
-
-def append_log(path: Path, text: str) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(text)
 
 
 def log_tail(path: Path, limit: int = 4096) -> str:

@@ -9,7 +9,8 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from ..context import ActiveSlot
-from .functions import log_tail
+from ..errors import AwsError, to_moto
+from .functions import check_request_payload, log_tail
 
 if TYPE_CHECKING:
     from .runtime import LambdaRuntime
@@ -41,7 +42,12 @@ def install_lambda_hooks() -> None:
         function = self.get_function(function_name, qualifier)  # raises ResourceNotFoundException like AWS
         runtime.adopt(function)
         payload = body if isinstance(body, (bytes, str)) and body else b"{}"
+        payload = payload.encode("utf-8") if isinstance(payload, str) else payload
         invocation_type = headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        try:
+            check_request_payload(payload, invocation_type)
+        except AwsError as error:
+            raise to_moto(error, service="lambda") from error
         if invocation_type == "DryRun":
             return b""
         if invocation_type == "Event":

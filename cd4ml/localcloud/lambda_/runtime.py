@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import threading
 import time
@@ -23,11 +24,11 @@ from ..errors import FunctionNotFoundError
 from .functions import (
     FunctionSpec,
     Invocation,
-    append_log,
     failed,
     function_name,
     json_or_text,
 )
+from .logs import LogShipper
 from .worker import Pool, Worker, WorkerGone
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class LambdaRuntime:
         region: str,
         async_retry_delays_s: tuple[float, ...] = (1.0, 2.0),
         async_workers: int = 4,
+        logs_client: Callable[[], Any] | None = None,
     ) -> None:
         self.base_env = base_env
         self.log_dir = log_dir
@@ -53,6 +55,8 @@ class LambdaRuntime:
         self.region = region
         # AWS waits about 1 and then 2 minutes between asynchronous retries; locally the delays are compressed.
         self.async_retry_delays_s = async_retry_delays_s
+        # with a logs client, what functions print also goes to CloudWatch Logs (/aws/lambda/<name>)
+        self.log_shipper = LogShipper(logs_client) if logs_client is not None else None
         self._pools: dict[str, Pool] = {}
         self._lock = threading.Lock()
         self._async_queue: queue.Queue[tuple[str, bytes, str, int, float] | None] = queue.Queue()
@@ -169,10 +173,11 @@ class LambdaRuntime:
         except TimeoutError:
             reusable = False
             message = f"RequestId: {request_id} Error: Task timed out after {spec.timeout_s:.2f} seconds"
-            append_log(
-                self.log_dir / f"{spec.name}.log",
+            assert worker is not None
+            worker.log.write(
                 f"{datetime.now(UTC).isoformat()} {message}\nEND RequestId: {request_id}\n"
                 f"REPORT RequestId: {request_id}\tDuration: {spec.timeout_s * 1000:.2f} ms\t"
+                f"Billed Duration: {math.ceil(spec.timeout_s * 1000)} ms\t"
                 f"Memory Size: {spec.memory_mb} MB\tStatus: timeout\n",
             )
             outcome = failed(request_id, "Sandbox.Timedout", message)
@@ -199,7 +204,7 @@ class LambdaRuntime:
                 return pool.idle.pop(), False
         worker: Worker | None = None
         try:
-            worker = Worker(pool.spec, self.base_env, self.log_dir)
+            worker = Worker(pool.spec, self.base_env, self.log_dir, self.log_shipper)
             worker.wait_ready()
             return worker, True
         except (TimeoutError, WorkerGone, OSError) as exc:
@@ -371,3 +376,5 @@ class LambdaRuntime:
             pools = list(self._pools.values())
         for pool in pools:
             self._drain_pool(pool)
+        if self.log_shipper is not None:
+            self.log_shipper.close()

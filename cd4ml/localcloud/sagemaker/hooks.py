@@ -45,12 +45,12 @@ def install_job_hooks() -> None:
             request = copy.deepcopy(dict(self.params))
             backend = self.sagemaker_backend
             try:
-                image, model = jobs.check(kind, request, backend)
+                image, model_container = jobs.check(kind, request, backend)
             except AwsError as exc:
                 raise to_moto(exc) from exc
             result = original(self)
             fake = getattr(backend, BACKEND_RECORDS[kind])[request[NAME_PARAMETERS[kind]]]
-            jobs.start(kind, request, fake, image, model)
+            jobs.start(kind, request, fake, image, model_container)
             return result
 
         create._cd4ml_hook = True  # type: ignore[attr-defined]

@@ -91,3 +91,55 @@ def test_model_registry_hook_points():
     ]
     assert "model_package_group_name" in _parameters(SageMakerModelBackend.create_model_package)
     assert hasattr(ModelPackage, "gen_response_object")
+
+
+def test_s3_checksum_hook_points():
+    from moto.s3.models import FakeKey, S3Backend
+    from moto.s3.responses import S3Response
+
+    original_copy = getattr(S3Backend.copy_object, "__wrapped__", S3Backend.copy_object)
+    assert _parameters(original_copy)[:4] == ["self", "src_key", "dest_bucket_name", "dest_key_name"]
+    original_head = getattr(S3Response.head_object, "__wrapped__", S3Response.head_object)
+    assert _parameters(original_head) == ["self", "bucket_name", "query", "key_name", "headers"]
+    assert _parameters(getattr(S3Response.get_object, "__wrapped__", S3Response.get_object)) == ["self"]
+    assert "checksum_value" in inspect.signature(FakeKey.__init__).parameters
+
+
+def test_cloudformation_read_hook_points():
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+
+    for name in (
+        "describe_stacks",
+        "list_stacks",
+        "list_stack_resources",
+        "describe_stack_resource",
+        "describe_stack_resources",
+    ):
+        assert _parameters(getattr(CloudFormationResponse, name)) == ["self"], name
+    assert ValidationError is not None and ActionResult is not None
+
+
+def test_lambda_error_family():
+    from moto.awslambda.exceptions import LambdaClientError
+
+    error = LambdaClientError("RequestEntityTooLargeException", "too large")
+    assert error.code == 400 and error.error_type == "RequestEntityTooLargeException"
+
+
+def test_ecr_batch_get_image_hook_point():
+    from moto.ecr.models import ECRBackend, Image
+
+    original = getattr(ECRBackend.batch_get_image, "__wrapped__", ECRBackend.batch_get_image)
+    assert _parameters(original) == ["self", "repository_name", "registry_id", "image_ids"]
+    assert _parameters(Image.__init__)[:8] == [
+        "self",
+        "account_id",
+        "tag",
+        "manifest",
+        "repository",
+        "image_manifest_mediatype",
+        "digest",
+        "registry_id",
+    ]

@@ -2,6 +2,7 @@
 package's __init__ imports cloud.py, the package has no import cycle, and no module grows past about 600 lines."""
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -70,7 +71,8 @@ def test_only_the_package_init_imports_cloud() -> None:
         if name in ("", "cloud"):
             continue
         assert "cloud" not in module_level_imports(name, path), f"{name} imports cloud.py"
-        assert "cd4ml.localcloud.cloud" not in path.read_text(encoding="utf-8"), f"{name} imports cloud.py"
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"cd4ml\.localcloud\.cloud\b", text), f"{name} imports cloud.py"
         assert "from .cloud" not in path.read_text(encoding="utf-8") and "from ..cloud" not in path.read_text(
             encoding="utf-8"
         ), f"{name} imports cloud.py"

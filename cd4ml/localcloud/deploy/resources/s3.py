@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from ...aws import PARTITION
+from ...aws import ACCOUNT_ID, PARTITION
 from ...errors import UnsupportedResourceError
 from ..base import DeployContext, DeployedResource, handles, tags
 
@@ -60,6 +60,8 @@ def _bucket(d: DeployContext, logical_id: str, p: dict[str, Any]) -> DeployedRes
         )
     if tags(p):
         s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags(p)})
+    if p.get("LoggingConfiguration"):
+        _access_logging(logical_id, name, p["LoggingConfiguration"])
     return DeployedResource(
         logical_id,
         "AWS::S3::Bucket",
@@ -72,6 +74,26 @@ def _bucket(d: DeployContext, logical_id: str, p: dict[str, Any]) -> DeployedRes
             "WebsiteURL": f"http://{name}.s3-website-{d.region}.amazonaws.com",
         },
     )
+
+
+def _access_logging(logical_id: str, name: str, config: dict[str, Any]) -> None:
+    """Server access logging, recorded on the bucket (`GetBucketLogging` answers it; no log is written locally).
+
+    Set on moto's bucket directly: moto's PutBucketLogging insists that the target's policy already grants
+    logging.s3.amazonaws.com, but the documented CloudFormation pattern creates that policy after the source
+    bucket (it names the source's ARN in `aws:SourceArn`), and AWS accepts it. The target must exist, as on AWS."""
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[ACCOUNT_ID][PARTITION]
+    target = config.get("DestinationBucketName")
+    if target and target not in backend.buckets:
+        raise UnsupportedResourceError(
+            logical_id, "AWS::S3::Bucket", f"LoggingConfiguration names bucket {target!r}, which does not exist"
+        )
+    backend.buckets[name].logging = {
+        "TargetBucket": target or name,  # AWS: no destination means the bucket logs to itself
+        "TargetPrefix": config.get("LogFilePrefix", ""),
+    }
 
 
 def _lifecycle(config: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...aws import epoch_millis
+from ..registry import ModelPackageNotFound, model_containers
 
 TRANSITIONAL = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 SERVING_STATUSES = ("InService", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed")
@@ -81,7 +82,8 @@ def endpoint_detail(fake: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """A production variant of an endpoint config, with its model's container, read when the request came in."""
+    """A production variant of an endpoint config, with its model's container (resolved from its model package when
+    it names one), read when the request came in."""
 
     name: str
     model_name: str
@@ -118,11 +120,12 @@ def read_config(backend: Any, config_name: str) -> ConfigSpec:
         except Exception as exc:
             problem = f"Production variant {raw.get('VariantName')}: {getattr(exc, 'message', None) or exc}"
         else:
-            containers = model.containers or []
-            if model.primary_container:
-                container = dict(model.primary_container)
-            elif len(containers) == 1:
-                container = dict(containers[0])
+            try:
+                containers = model_containers(backend, model)
+            except ModelPackageNotFound as exc:  # deleted since CreateModel
+                containers, problem = [], f"Model {model_name}: {exc}"
+            if len(containers) == 1:
+                container = containers[0]
             elif containers:
                 problem = f"Model {model_name}: inference pipelines (several Containers) are not supported locally."
             if container.get("Mode") == "MultiModel":

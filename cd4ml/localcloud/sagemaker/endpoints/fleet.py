@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...processes import terminate_group
+from ...processes import spawn_group, terminate_group
 from .config import ConfigSpec, VariantSpec, pick_by_weight
 from .invoke import INVOCATION_TIMEOUT_S, Cancelled, InvokeError
 
@@ -33,14 +33,13 @@ class Server:
         self.log_file = log_file
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with log_file.open("ab") as log_handle:
-            self.proc = subprocess.Popen(
+            self.proc = spawn_group(  # its own group, so that stopping it stops whatever the model code started
                 [sys.executable, "-X", "utf8", str(SERVING)],
+                env=env,
+                cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=log_handle,
-                env=env,
-                cwd=cwd,
-                start_new_session=True,  # so that stopping it stops whatever the model code started
             )
         self.port: int | None = None
         self._port_known = threading.Event()

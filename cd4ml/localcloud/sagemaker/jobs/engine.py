@@ -44,9 +44,11 @@ class SageMakerJobs:
         self._lock = threading.Lock()
 
     def install(self) -> None:
+        from .. import ecr_images
         from ..hooks import ACTIVE_JOBS, install_job_hooks
 
         install_job_hooks()
+        ecr_images.install()  # AWS's framework images "exist" in ECR as far as these jobs run them
         ACTIVE_JOBS.hold(self)
 
     # ---- public helpers --------------------------------------------------------------------------------
@@ -91,7 +93,9 @@ class SageMakerJobs:
             if job.thread is not None:
                 job.thread.join(timeout=10)
 
-    def start(self, kind: str, request: dict[str, Any], fake: Any, image: LocalImage, model: Any = None) -> LocalJob:
+    def start(
+        self, kind: str, request: dict[str, Any], fake: Any, image: LocalImage, model_container: Any = None
+    ) -> LocalJob:
         """Take over a job moto has just recorded: InProgress now (event included), the work in a thread."""
         name = getattr(fake, f"{kind}_job_name")
         job = LocalJob(
@@ -103,7 +107,7 @@ class SageMakerJobs:
             image=image,
             directory=self.root / kind / name,
             log_path=self.log_dir / kind / f"{name}.log",
-            model=model,
+            model_container=model_container,
         )
         job.timings["created"] = time.monotonic()
         self._prepare_fake(job)
@@ -125,7 +129,8 @@ class SageMakerJobs:
         return job
 
     def check(self, kind: str, request: dict[str, Any], backend: Any) -> tuple[LocalImage, Any]:
-        """Refuse what AWS refuses and what cannot run locally, before moto records the job; (image, model)."""
+        """Refuse what AWS refuses and what cannot run locally, before moto records the job; (image, the
+        transform model's resolved container)."""
         return check_request(kind, request, backend)
 
     def _prepare_fake(self, job: LocalJob) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ...context import ServiceContext
-from ...processes import signal_group
+from ...processes import signal_group, spawn_group
 from .lifecycle import JobLifecycle
 from .records import JobFailure, JobLog, LocalJob
 from .staging import JobStaging
@@ -37,14 +37,13 @@ class ProcessRunner:
         logbook = job.logbook
         logs = self.ctx.clients("logs")
         try:
-            process = subprocess.Popen(
+            process = spawn_group(  # its own process group: stop and max runtime end its children too
                 command,
-                cwd=cwd,
                 env=env,
+                cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                start_new_session=True,  # its own process group: stop and max runtime end its children too
             )
         except OSError as exc:
             raise JobFailure(f"AlgorithmError: could not start {command[0]}: {exc}") from exc

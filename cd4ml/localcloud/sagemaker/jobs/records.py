@@ -88,7 +88,7 @@ class LocalJob:
     exit_code: int | None = None
     stop_cause: str | None = None  # "Stopped" (StopXxxJob, close) or "MaxRuntimeExceeded"
     timings: dict[str, float] = field(default_factory=dict)  # monotonic seconds: created, process_started...
-    model: Any = None  # transform: moto's Model
+    model_container: dict[str, Any] | None = None  # transform: the model's container, as resolved at CreateTransformJob
     lock: threading.RLock = field(default_factory=threading.RLock)
     stop_requested: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ...errors import AwsError
 from ..images import LocalImage, UnsupportedImageError, resolve_image
+from ..registry import ModelPackageNotFound, model_containers
 from .contract import JOB_NAME_PATTERN, NAME_PARAMETERS
 
 
@@ -17,7 +18,8 @@ class JobRequestError(AwsError):
 
 
 def check_request(kind: str, request: Mapping[str, Any], backend: Any) -> tuple[LocalImage, Any]:
-    """Refuse what AWS refuses and what cannot run locally, before the job exists; returns (image, model)."""
+    """Refuse what AWS refuses and what cannot run locally, before the job exists; returns (image, the
+    transform model's container, resolved from its model package when it names one)."""
     name = str(request.get(NAME_PARAMETERS[kind], ""))
     if not JOB_NAME_PATTERN.fullmatch(name):  # AWS's pattern; it also keeps the name safe as a folder name
         raise JobRequestError(
@@ -125,7 +127,7 @@ def _check_processing(request: Mapping[str, Any], backend: Any) -> LocalImage:
     return image
 
 
-def _check_transform(request: Mapping[str, Any], backend: Any) -> tuple[LocalImage, Any]:
+def _check_transform(request: Mapping[str, Any], backend: Any) -> tuple[LocalImage, dict[str, Any]]:
     name = request.get("TransformJobName", "")
     if name in backend.transform_jobs:
         raise JobRequestError(
@@ -137,7 +139,10 @@ def _check_transform(request: Mapping[str, Any], backend: Any) -> tuple[LocalIma
     if model is None:
         arn = f"arn:aws:sagemaker:{backend.region_name}:{backend.account_id}:model/{model_name}"
         raise JobRequestError(f'Could not find model "{arn}".')
-    containers = [model.primary_container] if model.primary_container else list(model.containers or [])
+    try:
+        containers = model_containers(backend, model)
+    except ModelPackageNotFound as exc:
+        raise JobRequestError(f"Model {model_name}: {exc}") from None
     if len(containers) != 1:
         raise JobRequestError(f"model {model_name!r} has {len(containers)} containers; one runs locally")
     image = _image(containers[0].get("Image"), f"the image of model {model_name!r}")
@@ -152,4 +157,4 @@ def _check_transform(request: Mapping[str, Any], backend: Any) -> tuple[LocalIma
         raise JobRequestError("DataProcessing (input/output filters, JoinSource) is not supported locally")
     if not (request.get("TransformOutput") or {}).get("S3OutputPath"):
         raise JobRequestError("TransformOutput.S3OutputPath is required")
-    return image, model
+    return image, containers[0]

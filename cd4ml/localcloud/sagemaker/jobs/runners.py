@@ -259,7 +259,8 @@ class JobRunners:
     def transform(self, job: LocalJob) -> None:
         assert job.logbook is not None
         request, base, fake = job.request, job.directory, job.fake
-        container = job.model.primary_container or job.model.containers[0]
+        assert job.model_container is not None
+        container = job.model_container
         environment = {**(container.get("Environment") or {}), **(request.get("Environment") or {})}
         model_dir, work = base / "model", base / "transform"
         model_dir.mkdir(parents=True, exist_ok=True)
