@@ -24,7 +24,7 @@ import enum
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -45,6 +45,7 @@ __all__ = [
     "arrow_schema",
     "dataset_format",
     "generate_orders",
+    "recent_start",
     "write_dataset",
 ]
 
@@ -474,6 +475,15 @@ def _bursts(
     span = np.minimum(_BURST_SPAN_S, calendar.end_s - first[burst])
     ts = first[burst] + np.floor(rng.random(len(burst)) * span).astype(np.int64)
     return _Bursts(customer[burst], ts, kind[burst] > 0, kind[burst] == 2)
+
+
+def recent_start(days: int, *, today: date | None = None) -> datetime:
+    """The `start` of a `days`-day window that ends at today's midnight (UTC): data generated for it is fresh for the
+    validation's freshness limit (`DatasetMaxAgeDays`, 7 by default) and holds no order after now."""
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    day = today or datetime.now(UTC).date()
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(days=days)
 
 
 def generate_orders(

@@ -23,7 +23,12 @@ def handler(event: dict, context: LambdaContext) -> dict:
     run = RunInput.model_validate(event)
     logger.append_keys(run_id=run.run_id)
     outcome = validate_upload(
-        s3, run.dataset, artifacts_bucket=SETTINGS.artifacts_bucket, run_id=run.run_id, now=datetime.now(UTC)
+        s3,
+        run.dataset,
+        artifacts_bucket=SETTINGS.artifacts_bucket,
+        run_id=run.run_id,
+        now=datetime.now(UTC),
+        max_age_days=SETTINGS.max_age_days,
     )
     metrics.add_dimension(name="dataset", value=run.dataset.dataset)
     metrics.add_metric(

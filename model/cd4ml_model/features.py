@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from cd4ml_shared.contract import ORDERS, Column, DatasetContract
 from cd4ml_shared.data_quality import DataQualityError, read_table
+from cd4ml_shared.layout import DATA_SUFFIXES, data_format
 
 from cd4ml_model.files import PROCESSING_FAILURE_FILE, ModelJobError, report_failure, write_json, write_parquet
 
@@ -32,7 +33,6 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
 LABEL = ORDERS.label.name
-DATA_SUFFIXES = (".csv", ".parquet")
 SPLITS = ("train", "validation", "test")
 
 _DAY_S = 86_400
@@ -330,12 +330,12 @@ def split_by_time(
 
 # ---- the job ----------------------------------------------------------------------------------------------------
 def find_data_file(folder: str | Path) -> Path:
-    """The one CSV or Parquet file below `folder`; InputFileError when there is none or several."""
+    """The one CSV (`.csv`, `.csv.gz`) or Parquet file below `folder`; InputFileError when there is none or several."""
     root = Path(folder)
     if not root.is_dir():
         raise InputFileError(f"input folder {root} does not exist")
     everything = sorted(p for p in root.rglob("*") if p.is_file())
-    data = [p for p in everything if p.suffix.lower() in DATA_SUFFIXES]
+    data = [p for p in everything if data_format(p.name) is not None]
     if len(data) != 1:
         found = [str(p.relative_to(root)) for p in (data or everything)][:10]
         raise InputFileError(
@@ -366,7 +366,8 @@ def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     path = find_data_file(args.input_dir)
     # bytes, not the path: pyarrow opens paths natively, past the local cloud's /opt/ml redirection
-    table = read_table(path.read_bytes(), "parquet" if path.suffix.lower() == ".parquet" else "csv", contract=ORDERS)
+    fmt, compression = data_format(path.name) or ("csv", None)  # find_data_file returns only readable names
+    table = read_table(path.read_bytes(), fmt, contract=ORDERS, compression=compression)
     print(f"read {table.num_rows:,} rows from {path.name} in {time.perf_counter() - started:.1f}s", flush=True)
 
     step = time.perf_counter()

@@ -436,3 +436,17 @@ def test_an_unknown_suffix_is_refused_before_anything_is_written(tmp_path: Path)
     with pytest.raises(UnsupportedDatasetFormat, match=r"\.json"):
         write_dataset(generate(100), tmp_path / "orders.json")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_recent_window_ends_at_todays_midnight_so_generated_data_is_fresh_and_never_ahead() -> None:
+    from datetime import date
+
+    from cd4ml.data.orders import recent_start
+
+    start = recent_start(30, today=date(2026, 11, 25))
+    assert start == datetime(2026, 10, 26, tzinfo=UTC)
+    table = generate_orders(1_000, seed=1, start=start, days=30)
+    newest = pc.max(table.column("order_ts")).as_py()
+    assert datetime(2026, 11, 24, tzinfo=UTC) <= newest < datetime(2026, 11, 25, tzinfo=UTC)
+    with pytest.raises(ValueError, match="days must be at least 1, got 0"):
+        recent_start(0)

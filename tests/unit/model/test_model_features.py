@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from datetime import UTC, datetime, timedelta
@@ -249,11 +250,15 @@ def generated(tmp_path: Path, name: str, fraud_rate: float = 0.05) -> Path:
     folder = tmp_path / "input"
     folder.mkdir(exist_ok=True)
     table = generate_orders(3_000, seed=5, start=datetime(2026, 1, 1), days=40, fraud_rate=fraud_rate)
-    write_dataset(table, folder / name)
+    if name.lower().endswith(".gz"):  # a gzipped CSV, as the validation accepts it
+        write_dataset(table, tmp_path / "orders.csv")
+        (folder / name).write_bytes(gzip.compress((tmp_path / "orders.csv").read_bytes()))
+    else:
+        write_dataset(table, folder / name)
     return folder
 
 
-@pytest.mark.parametrize("name", ["orders.csv", "orders.parquet"])
+@pytest.mark.parametrize("name", ["orders.csv", "orders.parquet", "orders.csv.gz", "ORDERS.CSV"])
 def test_job_writes_the_three_splits_and_their_metadata(tmp_path, failure_file, capsys, name):
     output = tmp_path / "output"
     assert main(["--input-dir", str(generated(tmp_path, name)), "--output-dir", str(output)]) == 0

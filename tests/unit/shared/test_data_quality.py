@@ -20,8 +20,10 @@ from cd4ml_shared.data_quality import (
     MalformedReport,
     NaiveDatetime,
     QualityReport,
+    _scrub,
     read_table,
     validate,
+    wilson_interval,
 )
 from cd4ml_shared.data_quality import profile as profile_of
 from cd4ml_shared.drift import Profile, ProfileMismatch, psi, roc_auc
@@ -193,7 +195,9 @@ def test_csv_rows_with_the_wrong_number_of_fields_are_skipped_and_reported(clean
     table = read_table("\n".join(lines).encode(), "csv")
     assert table.num_rows == ROWS
     finding = only(validate(table, ORDERS, now=NOW), "rows.malformed", None)
-    assert finding.numbers == {"count": 1, "examples": ["o-bad,c-1,2026-02-28"]}
+    # the row is located by its shape, never quoted: a reason holds no bytes of the file
+    assert finding.numbers == {"count": 1, "expected": 14, "examples": [{"row": None, "fields": 3}]}
+    assert "o-bad" not in finding.message and "expected 14" in finding.message
 
 
 @pytest.mark.parametrize("data", [b"", b"\x00\x01\x02 not a table", b"PAR1 but not parquet"])
@@ -550,11 +554,15 @@ def test_nanosecond_timestamps_are_read_to_the_microsecond(clean: pa.Table) -> N
     assert report.profile.time_max == profile_of(clean, ORDERS).time_max
 
 
-def test_infinite_amounts_are_out_of_range_and_kept_out_of_the_profile(clean: pa.Table, reference: Profile) -> None:
+def test_infinite_amounts_are_not_finite_out_of_range_and_kept_out_of_the_profile(
+    clean: pa.Table, reference: Profile
+) -> None:
     amounts = clean.column("order_amount").to_numpy().copy()
     amounts[:3] = [np.inf, np.inf, -np.inf]
     report = validate(with_column(clean, "order_amount", amounts), ORDERS, reference=reference, now=NOW)
-    finding = only(report, "values.out_of_range", "order_amount")
+    assert codes(report) == [("values.not_finite", "order_amount"), ("values.out_of_range", "order_amount")]
+    not_finite, finding = report.failures
+    assert not_finite.numbers == {"count": 3, "share": 3 / ROWS, "nan": 0, "inf": 2, "-inf": 1}
     assert finding.numbers["below"] == 1 and finding.numbers["above"] == 2
     assert finding.numbers["min_found"] is None and finding.numbers["max_found"] is None  # JSON has no infinity
     amount = report.profile.columns["order_amount"]
@@ -573,3 +581,111 @@ def test_a_report_of_another_version_is_refused(clean: pa.Table) -> None:
     document["version"] = 2
     with pytest.raises(MalformedReport):
         QualityReport.from_dict(document)
+
+
+# ---- reading any bytes: one boundary, readable reasons ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        ("order_id\n".encode("utf-16"), "UTF-16 (byte-order mark ff fe), not UTF-8"),
+        ("ordér_id,x\n1,2\n".encode("latin-1"), "not valid UTF-8 (byte 0xe9 at offset 3, line 1"),
+        (b"PAR1\x00\x00", "a Parquet file, not CSV text"),
+        (b"", "empty (0 bytes)"),
+    ],
+)
+def test_a_csv_that_is_not_utf8_text_is_unreadable_with_what_it_is(data: bytes, says: str) -> None:
+    with pytest.raises(DatasetUnreadable) as raised:
+        read_table(data, "csv", source="s3://raw/datasets/orders/d/orders.csv")
+    assert says in raised.value.reason
+    assert str(raised.value).startswith("cannot read s3://raw/datasets/orders/d/orders.csv as csv: ")
+
+
+def test_a_utf8_byte_order_mark_is_read_as_utf8(clean: pa.Table) -> None:
+    table = read_table(b"\xef\xbb\xbf" + to_csv(clean), "csv")
+    assert table.column_names == clean.column_names and validate(table, ORDERS, now=NOW).passed
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # pyarrow decodes the row first
+def test_a_reader_error_never_quotes_the_row() -> None:
+    # pyarrow's own message is "CSV parse error: Expected 2 columns, got 4: secret-card-4111,..."
+    with pytest.raises(DatasetUnreadable) as raised:
+        read_table(b"a,b\n1,2\n" + b"secret-card-4111\xff," * 3 + b"\n", "csv")
+    assert "secret" not in str(raised.value) and "not valid UTF-8 (byte 0xff at offset 24, line 3" in str(raised.value)
+    assert _scrub("CSV parse error: Expected 2 columns, got 4: secret-card-4111,x\n") == (
+        "CSV parse error: Expected 2 columns, got 4"
+    )
+
+
+def test_gzipped_csv_is_read_and_a_gz_that_is_not_gzip_is_unreadable(clean: pa.Table) -> None:
+    import gzip
+
+    assert read_table(gzip.compress(to_csv(clean)), "csv", compression="gzip").num_rows == ROWS
+    with pytest.raises(DatasetUnreadable, match=r"named \.gz but not gzip-compressed"):
+        read_table(to_csv(clean), "csv", compression="gzip")
+
+
+# ---- values JSON cannot hold ------------------------------------------------------------------------------------
+def test_nan_written_as_a_value_in_a_nullable_column_is_not_finite(clean: pa.Table) -> None:
+    distance = pa.array([math.nan, *clean.column("shipping_distance_km").to_pylist()[1:]], pa.float64())
+    finding = only(
+        validate(with_column(clean, "shipping_distance_km", distance), ORDERS, now=NOW),
+        "values.not_finite",
+        "shipping_distance_km",
+    )
+    assert finding.numbers == {"count": 1, "share": 1 / ROWS, "nan": 1, "inf": 0, "-inf": 0}
+
+
+def test_values_near_the_float_maximum_are_out_of_range_and_the_report_is_still_json(
+    clean: pa.Table, reference: Profile
+) -> None:
+    amounts = np.full(ROWS, 1.7e308)
+    report = validate(with_column(clean, "order_amount", amounts), ORDERS, reference=reference, now=NOW)
+    assert "values.out_of_range" in report.quarantine_reason()
+    document = json.loads(report.to_json())  # allow_nan=False: it raised before
+    assert document["profile"]["columns"]["order_amount"]["mean"] is None  # the sum overflows: no mean
+    assert math.isfinite(document["profile"]["columns"]["order_amount"]["maximum"])
+
+
+# ---- time: the oldest order is bounded too ----------------------------------------------------------------------
+def test_orders_at_the_epoch_are_too_old_and_the_finding_names_the_oldest_and_the_bound(clean: pa.Table) -> None:
+    times = clean.column("order_ts").to_pylist()
+    times[7] = datetime(1970, 1, 1, tzinfo=UTC)
+    table = with_column(clean, "order_ts", pa.array(times, pa.timestamp("us", tz="UTC")))
+    finding = only(validate(table, ORDERS, now=NOW), "time.too_old", "order_ts")
+    bound = (NOW - timedelta(days=ORDERS.max_history_days)).isoformat()
+    assert finding.numbers["oldest"] == "1970-01-01T00:00:00+00:00" and finding.numbers["bound"] == bound
+    assert "1970-01-01T00:00:00+00:00" in finding.message and bound in finding.message
+
+
+# ---- the label rate against the reference -----------------------------------------------------------------------
+def labelled(table: pa.Table, rate: float, seed: int = 0) -> pa.Table:
+    fraud = (np.random.default_rng(seed).random(table.num_rows) < rate).astype(np.int64)
+    return with_column(table, "is_fraud", fraud)
+
+
+def test_a_tenfold_label_rate_against_the_reference_fails_with_both_intervals(clean: pa.Table) -> None:
+    reference = profile_of(labelled(orders(seed=1), 0.01), ORDERS)
+    report = validate(labelled(clean, 0.10), ORDERS, reference=reference, now=NOW)
+    shift = [f for f in report.failures if f.code == "label.rate_shift"]
+    assert len(shift) == 1 and "above the reference's" in shift[0].message
+    low, high = shift[0].numbers["allowed"]
+    assert shift[0].numbers["interval"][0] > high > low  # type: ignore[index,operator]
+
+
+def test_a_small_files_noise_in_the_label_rate_is_no_shift(clean: pa.Table) -> None:
+    reference = profile_of(labelled(orders(seed=1), 0.01), ORDERS)
+    small = labelled(clean.slice(0, 1_000), 0.025, seed=3)  # 2.5x the rate, on 1,000 rows: noise, not a shift
+    assert "label.rate_shift" not in validate(small, ORDERS, reference=reference, now=NOW).quarantine_reason()
+
+
+def test_the_wilson_interval_holds_the_rate_and_narrows_with_rows() -> None:
+    low, high = wilson_interval(10, 1_000, 1.96)
+    assert 0.005 < low < 0.01 < high < 0.02
+    wide = wilson_interval(1, 100, 1.96)
+    assert wide[1] - wide[0] > high - low and wilson_interval(0, 100, 1.96)[0] == 0.0
+
+
+def test_a_profile_written_before_the_label_rate_still_loads(reference: Profile) -> None:
+    document = reference.to_dict()
+    del document["label_rate"]
+    assert Profile.from_dict(document).label_rate is None

@@ -1,7 +1,7 @@
 """The validation step's decisions as plain values: what an upload's bytes are worth before anything is written, and
 when a failed read means the version is gone."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cd4ml_shared.errors import DatasetMissing
@@ -47,3 +47,30 @@ def test_a_refused_read_is_not_dataset_missing():
 def test_the_copy_reads_exactly_the_uploaded_version():
     assert copy_source(ORDERS) == {"Bucket": "raw", "Key": ORDERS.key, "VersionId": "v1"}
     assert "VersionId" not in copy_source(ORDERS.model_copy(update={"version_id": None}))
+
+
+def test_the_stages_freshness_limit_replaces_the_contracts(tmp_path):
+    from cd4ml.data.orders import generate_orders, write_dataset
+
+    old = generate_orders(2_000, seed=1, start=NOW - timedelta(days=12), days=3)  # newest order 9 days old
+    path = tmp_path / "orders.parquet"
+    write_dataset(old, path)
+    body = path.read_bytes()
+    parquet = ORDERS.model_copy(update={"key": "datasets/orders/2026-11-25/orders.parquet"})
+
+    default = assess(body, parquet, reference=None, run_id="run-1", now=NOW)
+    relaxed = assess(body, parquet, reference=None, run_id="run-1", now=NOW, max_age_days=30)
+
+    assert default.reason == "time.stale_data" and relaxed.passed
+    assert default.document["failures"][0]["numbers"]["max_age_days"] == 7.0
+
+
+@pytest.mark.parametrize("name", ["orders.json", "orders.xlsx", "orders", "orders.csv.zip"])
+def test_any_other_file_under_datasets_is_an_unsupported_format_named_by_its_uri(name):
+    upload = ORDERS.model_copy(update={"key": f"datasets/orders/2026-11-25/{name}"})
+
+    assessment = assess(b"{}", upload, reference=None, run_id="run-1", now=NOW)
+
+    assert assessment.reason == "dataset.unsupported_format" and not assessment.passed
+    assert assessment.summary.startswith(f"s3://raw/datasets/orders/2026-11-25/{name} is not a dataset file")
+    assert assessment.document["failures"][0]["code"] == "dataset.unsupported_format"

@@ -42,6 +42,12 @@ class DatasetContract:
     label_max_rate: float  # more than this smells of a labelling or join error
     max_duplicate_rate: float = 0.0  # share of rows whose key repeats
     max_age_days: float = 7.0  # freshness: the newest timestamp may be at most this old at validation time
+    # history: the oldest timestamp may be at most this old (an epoch-0 or 1900 date is a broken clock or default)
+    max_history_days: float = 3_650.0
+    # label shift: the label rate may move this many times above or below the reference's before it fails, measured
+    # between Wilson intervals (at `label_rate_z`) so that a small file's noise is not a shift
+    label_rate_shift_factor: float = 3.0
+    label_rate_z: float = 3.29  # two-sided 99.9%: the check runs on every upload, a false alarm blocks training
     # a column is stale when one value covers at least this share of rows and it did not in the last accepted data
     stale_dominant_share: float = 0.95
     # label leakage: a feature that predicts the label (ROC AUC of the feature alone) at least this well

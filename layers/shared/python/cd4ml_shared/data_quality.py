@@ -10,14 +10,15 @@ exceptions are for unreadable input and programming errors. Checks, codes and th
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
@@ -42,6 +43,7 @@ from cd4ml_shared.drift import (
     numeric_profile,
     numeric_psi,
 )
+from cd4ml_shared.layout import data_format
 
 __all__ = [
     "DataQualityError",
@@ -51,13 +53,16 @@ __all__ = [
     "NaiveDatetime",
     "QualityReport",
     "UnsupportedFormat",
+    "finite_json",
     "profile",
     "read_table",
     "validate",
+    "wilson_interval",
 ]
 
 Severity: TypeAlias = Literal["fail", "warn"]
 Format: TypeAlias = Literal["csv", "parquet"]
+Compression: TypeAlias = Literal["gzip"]
 
 # Thresholds live in the contract; this is a cost guard of the implementation (see docs/data-quality.md).
 LEAKAGE_MAX_LEVELS = 100  # beyond this many values a category's in-sample positive rate is an ID, not a signal
@@ -169,7 +174,9 @@ class QualityReport:
         return ",".join(sorted({finding.code for finding in self.failures}))
 
     def to_dict(self) -> dict[str, JSONValue]:
-        return {
+        """Every number finite: one that is not (a statistic of values near the float maximum) is null, and the
+        finding about those values says why."""
+        document: dict[str, JSONValue] = {
             "version": REPORT_VERSION,
             "dataset": self.dataset,
             "validated_at": self.validated_at,
@@ -182,6 +189,7 @@ class QualityReport:
             "skipped": list(self.skipped),
             "profile": self.profile.to_dict(),
         }
+        return finite_json(document)  # type: ignore[return-value]
 
     def to_json(self, indent: int | None = 2) -> str:
         """A stable document: sorted keys, findings in a fixed order, no NaN."""
@@ -209,53 +217,156 @@ class QualityReport:
 
 # ---- reading --------------------------------------------------------------------------------------------------
 def read_table(
-    data: bytes | str | os.PathLike[str], fmt: Format | None = None, *, contract: DatasetContract = ORDERS
+    data: bytes | str | os.PathLike[str],
+    fmt: Format | None = None,
+    *,
+    contract: DatasetContract = ORDERS,
+    source: str | None = None,
+    compression: Compression | None = None,
 ) -> pa.Table:
     """Read a CSV or Parquet dataset; CSV columns get the contract's types where every value parses as one.
 
     A CSV column that does not parse as its declared type is kept as text (validate reports it as
     schema.wrong_type, with examples); rows with the wrong number of fields are skipped and counted (validate
-    reports rows.malformed). Only input that is not a table at all raises DatasetUnreadable.
-    `fmt` defaults to the file name's suffix (.csv, .csv.gz, .parquet); bytes need it.
+    reports rows.malformed). Input that is not a table at all raises DatasetUnreadable, whatever the reader raised:
+    this is the one place reader errors (pyarrow's, zlib's, a decode error in pyarrow's own message) become a reason.
+    CSV is UTF-8 text (a UTF-8 byte-order mark is allowed; UTF-16, Latin-1 and binary are unreadable).
+    `fmt` and `compression` default to the file name's suffix (.csv, .csv.gz, .parquet, any case); bytes need `fmt`.
+    `source` names the data in the reason (the S3 URI); a reason never quotes the data itself.
     """
-    source = "<bytes>" if isinstance(data, bytes) else os.fspath(data)
-    fmt = fmt or _format_of(data)
+    path = None if isinstance(data, bytes) else os.fspath(data)
+    if fmt is None:
+        fmt, compression = _format_of(path)
+    named = source or path or "<bytes>"
+    if fmt not in ("csv", "parquet"):
+        raise UnsupportedFormat(f"cannot read format {fmt!r} (csv or parquet)")
+    problem = _container_problem(_head(data, None), fmt, compression)
+    if problem is None and compression is not None:
+        try:
+            head = _head(data, compression)
+        except _READER_ERRORS as error:
+            raise DatasetUnreadable(named, fmt, f"not {compression}-compressed data ({_scrub(str(error))})") from error
+        problem = _container_problem(head, fmt, None)
+    if problem is not None:
+        raise DatasetUnreadable(named, fmt, problem)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
         try:
-            return pq.read_table(pa.BufferReader(data) if isinstance(data, bytes) else source)
-        except (pa.ArrowException, OSError) as error:
-            raise DatasetUnreadable(source, fmt, str(error)) from error
-    if fmt == "csv":
-        return _read_csv(data, source, contract)
-    raise UnsupportedFormat(f"cannot read format {fmt!r} (csv or parquet)")
+            table = pq.read_table(_open(data, compression))
+            table.column_names  # noqa: B018 - decodes the names: a reader keeps any bytes it was given
+        except _READER_ERRORS as error:
+            raise DatasetUnreadable(named, fmt, _scrub(str(error))) from error
+        return table
+    return _read_csv(data, named, compression, contract)
 
 
-def _format_of(data: bytes | str | os.PathLike[str]) -> Format:
-    if isinstance(data, bytes):
+# What pyarrow's readers (and zlib, and the decode of their own messages) raise for bytes that are not a table.
+_READER_ERRORS = (pa.ArrowException, OSError, ValueError, EOFError, IndexError, OverflowError, TypeError, KeyError)
+_HEAD_BYTES = 4096
+_BYTE_ORDER_MARKS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+_ROW_QUOTED = re.compile(r"(Expected \d+ columns?, got \d+).*", re.DOTALL)
+
+
+def _format_of(path: str | None) -> tuple[Format, Compression | None]:
+    if path is None:
         raise UnsupportedFormat("reading bytes needs fmt='csv' or fmt='parquet'")
-    suffixes = [s.lower() for s in Path(data).suffixes]
-    if ".parquet" in suffixes or ".pq" in suffixes:
-        return "parquet"
-    if ".csv" in suffixes:
-        return "csv"
-    raise UnsupportedFormat(f"cannot tell the format of {os.fspath(data)!r}; pass fmt='csv' or fmt='parquet'")
+    how = data_format(path)
+    if how is None:
+        raise UnsupportedFormat(f"cannot tell the format of {path!r}; pass fmt='csv' or fmt='parquet'")
+    return how
 
 
-def _read_csv(data: bytes | str | os.PathLike[str], source: str, contract: DatasetContract) -> pa.Table:
+def _open(data: bytes | str | os.PathLike[str], compression: Compression | None) -> pa.NativeFile:
+    stream = pa.BufferReader(data) if isinstance(data, bytes) else pa.OSFile(os.fspath(data))
+    return pa.CompressedInputStream(stream, compression) if compression else stream
+
+
+def _head(data: bytes | str | os.PathLike[str], compression: Compression | None) -> bytes:
+    """The first bytes of the (decompressed) content, to tell what it is before a reader guesses."""
+    if isinstance(data, bytes) and compression is None:
+        return data[:_HEAD_BYTES]
+    try:
+        with _open(data, compression) as stream:
+            return bytes(stream.read(_HEAD_BYTES))
+    except FileNotFoundError:
+        return b"?"  # the reader says it is missing, with the path
+    except OSError:
+        if compression is None:
+            return b"?"
+        raise
+
+
+def _container_problem(head: bytes, fmt: Format, compression: Compression | None) -> str | None:
+    """What the first bytes say the content is, when that is not what the name promises (None: go and read it)."""
+    if not head:
+        return "the file is empty (0 bytes)"
+    gzipped = head.startswith(b"\x1f\x8b")
+    if compression == "gzip":
+        return None if gzipped else "named .gz but not gzip-compressed"
+    if gzipped:
+        return (
+            f"the content is gzip-compressed; name it .{fmt}.gz" if fmt == "csv" else "the content is gzip, not Parquet"
+        )
+    if fmt == "parquet":
+        return None
+    if head.startswith(b"PAR1"):
+        return "the content is a Parquet file, not CSV text; name it .parquet"
+    for mark, encoding in _BYTE_ORDER_MARKS:
+        if head.startswith(mark):
+            return f"the text is {encoding} (byte-order mark {mark.hex(' ')}), not UTF-8; save it as UTF-8"
+    if b"\x00" in head:
+        return "the content holds NUL bytes: binary data or UTF-16/32 text without a byte-order mark, not UTF-8 CSV"
+    return None
+
+
+def _utf8_problem(data: bytes | str | os.PathLike[str], compression: Compression | None) -> str | None:
+    """Where the content stops being UTF-8, for the reason (read only when a CSV read failed)."""
+    try:
+        with _open(data, compression) as stream:
+            content = bytes(stream.read())
+        content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, error.start) + 1
+        return (
+            f"the text is not valid UTF-8 (byte 0x{content[error.start]:02x} at offset {error.start:,}, line {line:,}; "
+            "Latin-1 or Windows-1252?); save it as UTF-8"
+        )
+    except _READER_ERRORS:
+        return None
+    return None
+
+
+def _scrub(message: str) -> str:
+    """A reader's message fit for a reason: its first line, without the row it quotes, printable ASCII, short."""
+    lines = message.strip().splitlines()
+    text = _ROW_QUOTED.sub(r"\1", lines[0] if lines else "no detail from the reader").replace(" '<Buffer>'", "")
+    return "".join(c if c.isascii() and c.isprintable() else "?" for c in text)[:200]
+
+
+def _read_csv(
+    data: bytes | str | os.PathLike[str], source: str, compression: Compression | None, contract: DatasetContract
+) -> pa.Table:
     import pyarrow.csv as pcsv
 
-    malformed: list[str] = []
+    malformed: list[dict[str, JSONValue]] = []
+    expected: list[int] = []
 
     def skip(row: Any) -> str:
-        malformed.append(str(row.text)[:120])
+        # Not row.text: the row is data (never quoted in a reason) and may not even decode.
+        malformed.append({"row": row.number, "fields": row.actual_columns})
+        expected[:] = [row.expected_columns]
         return "skip"
 
     def attempt(column_types: Mapping[str, pa.DataType]) -> pa.Table:
         malformed.clear()
         return pcsv.read_csv(
-            pa.BufferReader(data) if isinstance(data, bytes) else os.fspath(data),
+            _open(data, compression),
             parse_options=pcsv.ParseOptions(invalid_row_handler=skip),
             convert_options=pcsv.ConvertOptions(
                 column_types=column_types,
@@ -268,16 +379,25 @@ def _read_csv(data: bytes | str | os.PathLike[str], source: str, contract: Datas
         try:
             # One pass with every declared type: the usual case, and the fastest.
             table = attempt({c.name: ARROW_TYPES[c.dtype] for c in contract.columns})
+            parse_text = False
         except pa.ArrowInvalid:
             # Some column does not parse as its type: read text columns as text and let pyarrow infer the others
             # (it widens a column's type when a later block needs it), then parse what parses.
-            text = {c.name: pa.string() for c in contract.columns if c.dtype in ("string", "category")}
-            table = _parse_text_columns(attempt(text), contract)
-    except (pa.ArrowException, OSError) as error:
-        raise DatasetUnreadable(source, "csv", str(error)) from error
+            table = attempt({c.name: pa.string() for c in contract.columns if c.dtype in ("string", "category")})
+            parse_text = True
+        table.column_names  # noqa: B018 - decodes the header: pyarrow keeps a name that is not UTF-8 as bytes
+    except _READER_ERRORS as error:
+        reason = _utf8_problem(data, compression) or _scrub(str(error))
+        raise DatasetUnreadable(source, "csv", reason) from error
+    binary = [f.name for f in table.schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+    if binary:  # pyarrow infers bytes that are not UTF-8 as binary
+        reason = _utf8_problem(data, compression) or f"column {binary[0]!r} is not UTF-8 text"
+        raise DatasetUnreadable(source, "csv", reason)
+    if parse_text:
+        table = _parse_text_columns(table, contract)
     if malformed:
-        note = json.dumps({"count": len(malformed), "examples": malformed[:EXAMPLES]}).encode()
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), MALFORMED_ROWS_KEY: note})
+        note = json.dumps({"count": len(malformed), "expected": expected[0], "examples": malformed[:EXAMPLES]})
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), MALFORMED_ROWS_KEY: note.encode()})
     return table
 
 
@@ -311,8 +431,10 @@ class _Numeric:
     """A numeric column as float64: NaN where missing, plus its sorted non-missing values (shared by every check)."""
 
     values: FloatArray
-    sorted: FloatArray
-    missing: int
+    sorted: FloatArray  # with the infinities, at its ends
+    missing: int  # nulls and NaN
+    nan_values: int = 0  # NaN written as a value (Parquet), not a null: counted in `missing` too
+    infinite: int = 0
 
 
 @dataclass(frozen=True)
@@ -477,11 +599,24 @@ def _is_text(arrow_type: pa.DataType) -> bool:
 
 def _to_utc(data: pa.ChunkedArray) -> pa.ChunkedArray:
     """Timestamps (any unit, with or without zone; dates at midnight) as microseconds in UTC."""
+    import pyarrow.compute as pc
+
     if pa.types.is_date(data.type):
         data = data.cast(pa.timestamp("us"))
-    # Arrow stores zoned timestamps as UTC instants already; a naive one is taken to be UTC. Unsafe: nanoseconds
-    # are truncated to microseconds instead of failing the cast.
-    return data.cast(pa.timestamp("us", tz="UTC"), safe=False)
+    # Arrow stores zoned timestamps as UTC instants already; a naive one is taken to be UTC. Nanoseconds are
+    # truncated to microseconds, but an overflow must not wrap around into a plausible date.
+    target = pa.timestamp("us", tz="UTC")
+    try:
+        return pc.cast(data, options=pc.CastOptions(target_type=target, allow_time_truncate=True))
+    except pa.ArrowInvalid:
+        # Beyond microseconds' ±292,000 years (seconds near 2**62): clipped to that range, so the time checks
+        # report them as in the future or too old instead of the cast failing the validation.
+        scale = {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}[data.type.unit]
+        raw = np.asarray(data.cast(pa.int64()).to_numpy(), dtype=np.float64)  # nulls are NaN
+        micro = np.clip(raw * scale, -(2.0**62), 2.0**62)
+        missing = np.isnan(micro)
+        whole = pa.array(np.where(missing, 0, micro).astype(np.int64), pa.int64(), mask=missing)
+        return pa.chunked_array([whole.cast(pa.timestamp("us")).cast(target)])
 
 
 def _conform(data: pa.ChunkedArray, column: Column) -> pa.ChunkedArray | None:
@@ -571,7 +706,15 @@ def _summarise(job: _Job) -> _Numeric | _Categorical | _Text | FloatArray:
         values = np.asarray(data.cast(pa.float64(), safe=False).to_numpy(), dtype=np.float64)
         missing = np.isnan(values)
         present = values[~missing] if missing.any() else values
-        return _Numeric(values=values, sorted=_sorted(present, integer=job.dtype == "int"), missing=int(missing.sum()))
+        ordered = _sorted(present, integer=job.dtype == "int")
+        finite = int(np.searchsorted(ordered, np.inf, side="left") - np.searchsorted(ordered, -np.inf, side="right"))
+        return _Numeric(
+            values=values,
+            sorted=ordered,
+            missing=int(missing.sum()),
+            nan_values=int(missing.sum()) - data.null_count,
+            infinite=len(ordered) - finite,
+        )
     if job.dtype == "bool":
         codes = np.asarray(pc.fill_null(data.cast(pa.int8()), 2).to_numpy(), dtype=np.int64)
         return _Categorical(codes=codes, counts=np.bincount(codes, minlength=3), levels=["false", "true"])
@@ -616,6 +759,8 @@ def validate(
     findings += _value_findings(dataset, contract)
     findings += _row_findings(dataset, contract)
     findings += _label_findings(dataset, contract)
+    if reference is not None:
+        findings += _label_shift_findings(dataset, contract, reference)
     findings += _time_findings(dataset, contract, now)
     current = _profile(dataset, contract)
     findings += _stale_findings(dataset, contract, current, reference)
@@ -679,14 +824,18 @@ def _malformed_rows(table: pa.Table) -> list[Finding]:
         return []
     malformed = json.loads(note)
     count = int(malformed["count"])
+    examples = malformed["examples"]
+    where = ", ".join(
+        ("a row" if e["row"] is None else f"row {e['row']:,}") + f" with {e['fields']}" for e in examples[:EXAMPLES]
+    )
     return [
         Finding(
             "rows.malformed",
             "fail",
             None,
-            f"{_n(count, 'CSV row')} had the wrong number of fields and were skipped "
-            f"(e.g. {malformed['examples'][0]!r})",
-            {"count": count, "examples": list(malformed["examples"])},
+            f"{_n(count, 'CSV row')} had the wrong number of fields (expected {malformed['expected']}; {where}) "
+            "and were skipped",
+            {"count": count, "expected": malformed["expected"], "examples": list(examples)},
         )
     ]
 
@@ -716,11 +865,34 @@ def _value_findings(dataset: _Dataset, contract: DatasetContract) -> list[Findin
                     {"count": missing, "share": missing / rows, "rows": rows},
                 )
             )
+        if name in dataset.numeric:
+            findings += _not_finite_finding(column, dataset.numeric[name], rows)
         if name in dataset.numeric and (column.minimum is not None or column.maximum is not None):
             findings += _range_finding(column, dataset.numeric[name], rows)
         if column.categories is not None and name in dataset.categorical:
             findings += _category_finding(column, dataset.categorical[name], rows)
     return findings
+
+
+def _not_finite_finding(column: Column, numeric: _Numeric, rows: int) -> list[Finding]:
+    """NaN written as a value, or an infinity: no statistic, bin or model input holds it (a null is `values.null`)."""
+    count = numeric.nan_values + numeric.infinite
+    if not count:
+        return []
+    ordered = numeric.sorted
+    negative = int(np.searchsorted(ordered, -np.inf, side="right"))
+    positive = numeric.infinite - negative
+    parts = [f"{k:,} {what}" for k, what in ((numeric.nan_values, "NaN"), (positive, "inf"), (negative, "-inf")) if k]
+    return [
+        Finding(
+            "values.not_finite",
+            "fail",
+            column.name,
+            f"{_n(count, 'value')} of {column.name!r} are not finite numbers ({', '.join(parts)}); "
+            "write a missing value as an empty field or null",
+            {"count": count, "share": count / rows, "nan": numeric.nan_values, "inf": positive, "-inf": negative},
+        )
+    ]
 
 
 def _range_finding(column: Column, numeric: _Numeric, rows: int) -> list[Finding]:
@@ -862,6 +1034,59 @@ def _label_findings(dataset: _Dataset, contract: DatasetContract) -> list[Findin
     ]
 
 
+def wilson_interval(positives: int, rows: int, z: float) -> tuple[float, float]:
+    """The Wilson score interval of a binomial rate: sound for rare events and small counts, unlike p +- z*se."""
+    if rows <= 0:
+        return 0.0, 1.0
+    p = positives / rows
+    denominator = 1 + z * z / rows
+    centre = (p + z * z / (2 * rows)) / denominator
+    spread = z * math.sqrt(p * (1 - p) / rows + z * z / (4 * rows * rows)) / denominator
+    return max(0.0, centre - spread), min(1.0, centre + spread)
+
+
+def _label_shift_findings(dataset: _Dataset, contract: DatasetContract, reference: Profile) -> list[Finding]:
+    """The positive rate against the reference's: fails only when the two Wilson intervals lie further apart than
+    the contract's factor, so a tenfold jump fails while the noise of a small file does not."""
+    known, positive = _label(dataset, contract)
+    if known is None or not known.any() or reference.label_rate is None or reference.rows <= 0:
+        return []
+    labelled, positives = int(known.sum()), int(positive.sum())
+    label_profile = reference.columns.get(contract.label.name)
+    reference_rows = max(1, round(reference.rows * (1 - (label_profile.null_share if label_profile else 0.0))))
+    reference_positives = round(reference.label_rate * reference_rows)
+    z, factor = contract.label_rate_z, contract.label_rate_shift_factor
+    low, high = wilson_interval(positives, labelled, z)
+    reference_low, reference_high = wilson_interval(reference_positives, reference_rows, z)
+    allowed_low, allowed_high = reference_low / factor, min(1.0, reference_high * factor)
+    if low <= allowed_high and high >= allowed_low:
+        return []
+    rate = positives / labelled
+    side = "above" if low > allowed_high else "below"
+    return [
+        Finding(
+            "label.rate_shift",
+            "fail",
+            contract.label.name,
+            f"positive rate {rate:.3%} ({positives:,} of {labelled:,}; interval [{low:.3%}, {high:.3%}]) is {side} "
+            f"the reference's {reference.label_rate:.3%} (of {reference_rows:,}; interval [{reference_low:.3%}, "
+            f"{reference_high:.3%}]) widened {factor:g}x to [{allowed_low:.3%}, {allowed_high:.3%}]",
+            {
+                "rate": rate,
+                "positives": positives,
+                "rows": labelled,
+                "interval": [low, high],
+                "reference_rate": reference.label_rate,
+                "reference_rows": reference_rows,
+                "reference_interval": [reference_low, reference_high],
+                "allowed": [allowed_low, allowed_high],
+                "factor": factor,
+                "z": z,
+            },
+        )
+    ]
+
+
 def _time_findings(dataset: _Dataset, contract: DatasetContract, now: datetime) -> list[Finding]:
     if dataset.time_us is None:
         return []
@@ -884,6 +1109,27 @@ def _time_findings(dataset: _Dataset, contract: DatasetContract, now: datetime) 
                 f"{_n(count, 'value')} of {name!r} are after now ({now.astimezone(UTC).isoformat()}); "
                 f"the latest is {_iso(latest)}",
                 {"count": count, "share": count / dataset.rows, "latest": _iso(latest), "now": _iso(now_us)},
+            )
+        )
+    oldest_us = now_us - contract.max_history_days * DAY_US
+    old = valid < oldest_us
+    count_old = int(old.sum())
+    if count_old:
+        oldest = float(valid.min())
+        findings.append(
+            Finding(
+                "time.too_old",
+                "fail",
+                name,
+                f"{_n(count_old, 'value')} of {name!r} are before {_iso(oldest_us)} (at most "
+                f"{contract.max_history_days:g} days before now); the oldest is {_iso(oldest)}",
+                {
+                    "count": count_old,
+                    "share": count_old / dataset.rows,
+                    "oldest": _iso(oldest),
+                    "bound": _iso(oldest_us),
+                    "max_history_days": contract.max_history_days,
+                },
             )
         )
     past = valid[~future]  # a wrong clock's rows must not make old data look fresh
@@ -1156,6 +1402,17 @@ def _how_it_predicts(scored_as: str, auc: float) -> str:
 
 
 # ---- small formatting helpers ---------------------------------------------------------------------------------
+def finite_json(value: JSONValue) -> JSONValue:
+    """`value` with every float that JSON cannot hold (NaN, inf) replaced by None, at any depth."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    return value
+
+
 def _iso(microseconds: float) -> str:
     try:
         return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(microseconds))).isoformat()

@@ -140,7 +140,7 @@ class Profile:
                 rows=int(document["rows"]),
                 time_min=document["time_min"],
                 time_max=document["time_max"],
-                label_rate=_optional_float(document["label_rate"]),
+                label_rate=_optional_float(document.get("label_rate")),  # absent in the first profiles written
                 columns=columns,
             )
         except (KeyError, TypeError, AttributeError, ValueError) as error:
@@ -165,7 +165,8 @@ def quantiles_of_sorted(values: FloatArray, qs: Sequence[float]) -> FloatArray:
     low = np.floor(positions).astype(np.int64)
     high = np.minimum(low + 1, n - 1)
     weight = positions - low
-    result: FloatArray = values[low] + (values[high] - values[low]) * weight
+    # Weighted sum, not low + (high - low) * w: the difference of two values near the float maximum overflows.
+    result: FloatArray = np.clip(values[low] * (1 - weight) + values[high] * weight, values[low], values[high])
     return result
 
 
@@ -222,8 +223,18 @@ def numeric_profile(values_sorted: FloatArray, missing: int, bins: int) -> Numer
         dominant_share=count / rows if rows else 0.0,
         minimum=float(values[0]) if has_values else None,
         maximum=float(values[-1]) if has_values else None,
-        mean=float(values.mean()) if has_values else None,
+        mean=_finite_mean(values),
     )
+
+
+def _finite_mean(values: FloatArray) -> float | None:
+    """The mean, or None when there is none or the sum overflows (values near the float maximum: the range check
+    reports them, and a profile is JSON without infinities)."""
+    if not len(values):
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(values.mean())
+    return mean if math.isfinite(mean) else None
 
 
 def categorical_profile(counts: Mapping[str, int], missing: int) -> CategoricalProfile:

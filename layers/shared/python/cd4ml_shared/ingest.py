@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from .contract import CONTRACTS
 from .data_quality import DataQualityError, QualityReport, read_table, validate
 from .drift import Profile
 from .errors import DatasetMissing
-from .layout import RunLayout
+from .layout import DATA_SUFFIXES, RunLayout, data_format
 from .run_input import DatasetRef
 
 # S3 user metadata is limited to 2 KiB in all; the full reason is in the .reason.json beside the copy.
@@ -94,29 +94,40 @@ def has_contract(dataset: DatasetRef) -> bool:
     return dataset.dataset in CONTRACTS
 
 
-def assess(body: bytes, dataset: DatasetRef, *, reference: Profile | None, run_id: str, now: datetime) -> Assessment:
+def assess(
+    body: bytes,
+    dataset: DatasetRef,
+    *,
+    reference: Profile | None,
+    run_id: str,
+    now: datetime,
+    max_age_days: float | None = None,
+) -> Assessment:
+    """The verdict on one upload. Never raises for what the bytes hold: a name of no dataset format, bytes that are
+    no table and every data problem are a reason (`dataset.unsupported_format`, `dataset.unreadable`, finding codes).
+    `max_age_days` is the stage's freshness limit (the contract's when None)."""
     sha256 = hashlib.sha256(body).hexdigest()
     contract = CONTRACTS.get(dataset.dataset)
+    how = data_format(dataset.key)
     report: QualityReport | None = None
-    if contract is None:
+    rows = 0
+    if how is None:
+        reason = "dataset.unsupported_format"
+        summary = f"{dataset.uri} is not a dataset file: the name must end with {', '.join(DATA_SUFFIXES)} (any case)"
+    elif contract is None:
         reason = "dataset.unknown"
         summary = f"no contract for dataset {dataset.dataset!r} (known: {', '.join(sorted(CONTRACTS))})"
-        document: dict[str, Any] = {"dataset": dataset.dataset, "passed": False, "quarantine_reason": reason}
-        document["failures"] = [{"code": reason, "severity": "fail", "message": summary}]
-        rows = 0
     else:
-        fmt: Literal["csv", "parquet"] = "parquet" if dataset.key.lower().endswith(".parquet") else "csv"
+        if max_age_days is not None:
+            contract = replace(contract, max_age_days=max_age_days)
+        fmt, compression = how
         try:
-            table = read_table(body, fmt, contract=contract)
+            table = read_table(body, fmt, contract=contract, source=dataset.uri, compression=compression)
         except DataQualityError as error:
             reason = "dataset.unreadable"
             summary = str(error)
-            document = {"dataset": dataset.dataset, "passed": False, "quarantine_reason": reason}
-            document["failures"] = [{"code": reason, "severity": "fail", "message": summary}]
-            rows = 0
         else:
             report = validate(table, contract, reference=reference, now=now)
-            document = report.to_dict()
             reason = report.quarantine_reason()
             rows = table.num_rows
             summary = (
@@ -124,6 +135,11 @@ def assess(body: bytes, dataset: DatasetRef, *, reference: Profile | None, run_i
                 if report.passed
                 else "; ".join(f.message for f in report.failures[:5])
             )
+    if report is not None:
+        document = report.to_dict()
+    else:
+        document = {"dataset": dataset.dataset, "passed": False, "quarantine_reason": reason}
+        document["failures"] = [{"code": reason, "severity": "fail", "message": summary}]
     document["source"] = {"uri": dataset.uri, "version_id": dataset.version_id, "sha256": sha256, "run_id": run_id}
     return Assessment(document=document, reason=reason, summary=summary, rows=rows, sha256=sha256, report=report)
 

@@ -4,14 +4,39 @@ the artifacts bucket, the reference profile of each dataset and the published mo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 DATASET_PREFIX = "datasets/"
 QUARANTINE_PREFIX = "quarantine/"
-DATA_SUFFIXES = (".csv", ".parquet")
+# What the validation writes beside an upload (`<file>.quality.json`): never a dataset, or each report would start
+# the run that writes the next one. Case-sensitive, as the template's EventBridge rule is.
+REPORT_SUFFIX = ".quality.json"
+# The file names (any case) the validation reads, and how: (format, compression). Longest suffix first.
+DATA_FORMATS: dict[str, tuple[Literal["csv", "parquet"], Literal["gzip"] | None]] = {
+    ".csv.gz": ("csv", "gzip"),
+    ".csv": ("csv", None),
+    ".parquet": ("parquet", None),
+}
+DATA_SUFFIXES = tuple(DATA_FORMATS)
+
+
+def is_report_key(key: str) -> bool:
+    return key.endswith(REPORT_SUFFIX)
 
 
 def is_dataset_key(key: str) -> bool:
-    return key.startswith(DATASET_PREFIX) and key.lower().endswith(DATA_SUFFIXES)
+    """Every object under datasets/ is an upload to validate (one of an unsupported format is quarantined with the
+    reason), except the validation's own reports and the zero-byte "folders" the S3 console creates."""
+    return key.startswith(DATASET_PREFIX) and not is_report_key(key) and not key.endswith("/")
+
+
+def data_format(key: str) -> tuple[Literal["csv", "parquet"], Literal["gzip"] | None] | None:
+    """How to read a dataset from its file name (`.csv`, `.csv.gz`, `.parquet`, any case); None for any other."""
+    name = key.rsplit("/", 1)[-1].lower()
+    for suffix, how in DATA_FORMATS.items():
+        if name.endswith(suffix):
+            return how
+    return None
 
 
 @dataclass(frozen=True)
