@@ -37,9 +37,9 @@ from cd4ml_shared.contract import ORDERS  # noqa: E402
 from cd4ml_shared.data_quality import read_table, validate  # noqa: E402
 
 from cd4ml.data import generate_orders, write_dataset  # noqa: E402
-from cd4ml.samconfig import stage_parameters  # noqa: E402
 from cd4ml.localcloud import LocalCloud  # noqa: E402
 from cd4ml.pipeline_driver import PipelineDriver  # noqa: E402
+from cd4ml.samconfig import stage_parameters  # noqa: E402
 
 
 def header(args: argparse.Namespace) -> None:

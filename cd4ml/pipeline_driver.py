@@ -20,6 +20,7 @@ from .model_code import PublishedCode, publish
 # The states a run passes through, in order, and what each one does (for progress lines).
 STAGES = {
     "ValidateData": "validating the dataset against its contract",
+    "FindEarlierRun": "looking for an earlier run of the same content",
     "BuildFeatures": "feature job (SageMaker processing)",
     "Train": "training job (XGBoost, SageMaker training)",
     "Evaluate": "evaluation job (SageMaker processing)",
@@ -29,6 +30,7 @@ STAGES = {
     "RecordGatedOut": "recording the outcome",
     "RecordQuarantine": "recording the quarantine",
     "RecordFailure": "recording the failure",
+    "RecordDuplicate": "recording that an earlier run trained this content",
 }
 
 

@@ -1,5 +1,6 @@
 """Checks cfn-lint cannot make: ASL files lint, their `${...}` placeholders match DefinitionSubstitutions, the SAM
-transform accepts the template, and every local code path exists."""
+transform accepts the template, and every local code path exists; for the project's own template, its rules for
+tasks (retry, catch, timeout) and for events and queues (dead letters, encryption) on the transformed template."""
 
 from __future__ import annotations
 
@@ -36,6 +37,23 @@ def task_problems(states: dict[str, Any], where: str = "") -> list[str]:
         processor = state.get("ItemProcessor") or state.get("Iterator")
         if processor:
             problems += task_problems(processor.get("States", {}), f"{label}/")
+    return problems
+
+
+def delivery_problems(resources: dict[str, Any]) -> list[str]:
+    """The project's rules for what SAM generates too: an EventBridge target that retries has a dead-letter queue (a
+    lost event otherwise costs a waiting task its whole timeout, silently), and every queue is encrypted (SAM's own
+    `DeadLetterConfig: Type: SQS` queues are not, so the template declares its dead-letter queues)."""
+    problems: list[str] = []
+    for logical_id, resource in resources.items():
+        props = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::Events::Rule":
+            for target in props.get("Targets") or []:
+                if target.get("RetryPolicy") and not target.get("DeadLetterConfig"):
+                    problems.append(f"rule {logical_id} target {target.get('Id')} retries but has no DeadLetterConfig")
+        encrypted = str(props.get("SqsManagedSseEnabled", "")).lower() == "true" or props.get("KmsMasterKeyId")
+        if resource.get("Type") == "AWS::SQS::Queue" and not encrypted:
+            problems.append(f"queue {logical_id} is not encrypted (SqsManagedSseEnabled or KmsMasterKeyId)")
     return problems
 
 
@@ -87,15 +105,19 @@ def check_template(path: Path, *, resilient_tasks: bool = False) -> list[str]:
             )
     if not problems:
         try:
-            transform_template(document, {}, path.parent, "us-east-1")
+            transformed = transform_template(document, {}, path.parent, "us-east-1")
         except LocalCloudError as exc:
             problems.append(str(exc))
+        else:
+            if resilient_tasks:
+                problems += delivery_problems(transformed.resources)
     return problems
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m cd4ml.template_checks [--resilient-tasks] TEMPLATE...`; --resilient-tasks adds the Retry, Catch
-    and timeout rule for every Task of the templates' state machines (the project's own template)."""
+    """`python -m cd4ml.template_checks [--resilient-tasks] TEMPLATE...`; --resilient-tasks adds the project's own
+    rules: Retry, Catch and a timeout for every Task of the templates' state machines, and a dead-letter queue for
+    every retrying EventBridge target and encryption for every queue (`delivery_problems`)."""
     arguments = list(argv if argv is not None else sys.argv[1:])
     resilient = "--resilient-tasks" in arguments
     paths = [Path(p) for p in arguments if p != "--resilient-tasks"] or [Path("template.yaml")]

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cd4ml_shared.aws.registry import latest_approved
 from cd4ml_shared.errors import EvaluationMissing
 from cd4ml_shared.gate import Champion, EvaluationFormatError, decide, metrics_of
+from cd4ml_shared.payload import require
 from cd4ml_shared.registry import evaluation_uri_of
 from cd4ml_shared.s3_uri import parse_s3_uri
 from cd4ml_shared.settings import EvaluationGateSettings
@@ -49,6 +50,7 @@ def champion_now() -> Champion | None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
+    require(event, {"run_id": "string", "evaluation.outputs.evaluation": "string"}, where="evaluation_gate")
     logger.append_keys(run_id=event["run_id"])
     uri = event["evaluation"]["outputs"]["evaluation"].rstrip("/") + "/evaluation.json"
     try:

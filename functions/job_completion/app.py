@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cd4ml_shared.aws.callbacks import claim_token, resume_task
 from cd4ml_shared.callbacks import TERMINAL, job_of
+from cd4ml_shared.payload import require
 from cd4ml_shared.settings import JobCompletionSettings
 
 logger = Logger()
@@ -21,6 +22,7 @@ tokens = boto3.resource("dynamodb").Table(SETTINGS.token_table)
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
+    require(event, {"detail-type": "string", "detail": "object"}, where="job_completion")
     change = EventBridgeEvent(event)
     kind, name, status = job_of(change.detail_type, change.detail)
     logger.append_keys(job_name=name, job_status=status)

@@ -6,6 +6,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cd4ml_shared.aws.registry import package_of_run, published_code_sha256
+from cd4ml_shared.payload import PayloadKind, require
 from cd4ml_shared.registry import lineage_of, model_package_request, registration_of
 from cd4ml_shared.settings import RegisterModelSettings
 
@@ -14,11 +15,27 @@ metrics = Metrics()
 s3 = boto3.client("s3")
 sagemaker = boto3.client("sagemaker")
 SETTINGS = RegisterModelSettings.from_environment()
+# The Register task's Parameters (statemachines/training_pipeline.asl.json): what the model package is made of
+REGISTER_FIELDS: dict[str, PayloadKind] = {
+    "run_id": "string",
+    "execution_arn": "string",
+    "dataset.bucket": "string",
+    "dataset.key": "string",
+    "validation.sha256": "string",
+    "validation.rows": "integer",
+    "validation.run_report_uri": "string",
+    "training.model_uri": "string",
+    "training.job_arn": "string",
+    "training.hyperparameters": "object",
+    "gate.evaluation_uri": "string",
+    "gate.metrics": "object",
+}
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
+    require(event, REGISTER_FIELDS, where="register_model")
     run_id = event["run_id"]
     logger.append_keys(run_id=run_id)
     existing = package_of_run(sagemaker, SETTINGS.model_package_group, run_id)

@@ -15,9 +15,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cd4ml_shared.callbacks import task_timeouts
 from cd4ml_shared.errors import NotADataset
 from cd4ml_shared.layout import is_dataset_key
+from cd4ml_shared.payload import PayloadKind, require
 from cd4ml_shared.run_input import DatasetRef, RunInput, Timeouts, execution_name, job_prefix
 from cd4ml_shared.settings import StartPipelineSettings
 
+# What an S3 `Object Created` event through EventBridge must carry (events/s3_object_created.json)
+UPLOAD_FIELDS: dict[str, PayloadKind] = {
+    "source": "string",
+    "detail-type": "string",
+    "detail.bucket.name": "string",
+    "detail.object.key": "string",
+}
 logger = Logger()
 metrics = Metrics()
 sfn = boto3.client("stepfunctions")
@@ -34,7 +42,7 @@ TIMEOUTS = Timeouts(
 def dataset_of(event: EventBridgeEvent) -> DatasetRef:
     dataset = DatasetRef.from_s3_event(event.detail)
     if not is_dataset_key(dataset.key):
-        raise NotADataset(f"{dataset.uri} is not a .csv or .parquet under datasets/")
+        raise NotADataset(f"{dataset.uri} is not an upload under datasets/ (a validation report or a folder)")
     return dataset
 
 
@@ -42,7 +50,7 @@ def start(dataset: DatasetRef, event: EventBridgeEvent) -> dict:
     name = execution_name(dataset)
     run = RunInput(
         run_id=name,
-        job_prefix=job_prefix(dataset),
+        job_prefix=job_prefix(dataset, SETTINGS.job_name_prefix),
         dataset=dataset,
         artifacts_bucket=SETTINGS.artifacts_bucket,
         timeouts=TIMEOUTS,
@@ -65,11 +73,22 @@ def start(dataset: DatasetRef, event: EventBridgeEvent) -> dict:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
+    require(event, UPLOAD_FIELDS, where="start_pipeline")
     upload = EventBridgeEvent(event)
+    bucket = (upload.detail.get("bucket") or {}).get("name")
+    if bucket != SETTINGS.raw_data_bucket:
+        # Only the stack's raw-data bucket feeds the pipeline (a rule edited by hand, or a PutEvents that imitates
+        # S3, must not start runs on data nobody validated the source of): logged and counted, never retried.
+        logger.warning(
+            "upload to another bucket ignored", extra={"bucket": bucket, "raw_data_bucket": SETTINGS.raw_data_bucket}
+        )
+        metrics.add_metric(name="ForeignBucketEvents", unit=MetricUnit.Count, value=1)
+        return {"started": False, "ignored": f"bucket {bucket!r} is not the raw-data bucket"}
     try:
         dataset = dataset_of(upload)
     except NotADataset as error:
-        # The rule only matches datasets; anything else reaching here is logged, never retried.
-        logger.warning(str(error), extra={"event": json.dumps(event)[:2000]})
+        # The rule matches every key under datasets/, the validation's own reports too (a pattern cannot exclude
+        # them): skipped here, so a report never starts a run; logged, never retried.
+        logger.info(str(error), extra={"event": json.dumps(event)[:2000]})
         return {"started": False, "ignored": str(error)}
     return start(dataset, upload)

@@ -116,9 +116,11 @@ def register_champion(cloud, pr_auc: float) -> str:
 
 def test_a_good_upload_registers_a_model_with_metrics_and_lineage(cloud, driver, first_run, notifications):
     assert first_run.status == "SUCCEEDED", first_run.cause
-    assert [s for s, _ in first_run.states][:6] == [
+    assert [s for s, _ in first_run.states][:8] == [
         "ValidateData",
         "DataAccepted",
+        "FindEarlierRun",
+        "SameContent",
         "BuildFeatures",
         "Train",
         "Evaluate",
@@ -169,7 +171,7 @@ def test_each_injected_data_fault_is_quarantined_with_its_reason(cloud, driver, 
     )
     assert quarantined["Metadata"]["quarantine-reason"] == FAULT_REASONS[fault]
     reason = s3.get_object(
-        Bucket=driver.raw_bucket, Key=f"quarantine/datasets/orders/{START:%Y-%m-%d}/{fault.value}.reason.json"
+        Bucket=driver.raw_bucket, Key=f"quarantine/datasets/orders/{START:%Y-%m-%d}/{fault.value}.parquet.reason.json"
     )
     assert json.loads(reason["Body"].read())["reason"] == FAULT_REASONS[fault]
     (message,) = notifications(run.outcome["run_id"])
@@ -211,15 +213,21 @@ def test_a_duplicated_upload_event_starts_one_execution(cloud, driver, first_run
 
 
 def test_the_start_function_names_the_run_after_the_object_version(cloud, sample_event):
-    result = json.loads(cloud.invoke("StartPipelineFunction", sample_event("s3_object_created.json")).payload)
-    # the sample event names a bucket this stack does not have; the run starts and then fails to read the object
+    foreign = sample_event("s3_object_created.json")  # names a bucket that is not this stack's raw-data bucket
+    ignored = json.loads(cloud.invoke("StartPipelineFunction", foreign).payload)
+    assert ignored["started"] is False and foreign["detail"]["bucket"]["name"] in ignored["ignored"]
+    upload = sample_event("s3_object_created.json")
+    upload["detail"]["bucket"]["name"] = cloud.physical_id("RawDataBucket")
+
+    result = json.loads(cloud.invoke("StartPipelineFunction", upload).payload)
+    # the sample event names an object version the bucket does not have; the run starts and fails to read it
     assert result["started"] is True and result["run_id"].startswith("orders-2026-11-25-")
-    again = json.loads(cloud.invoke("StartPipelineFunction", sample_event("s3_object_created.json")).payload)
+    again = json.loads(cloud.invoke("StartPipelineFunction", upload).payload)
     # while the run is going, StartExecution with the same name and input answers as the first time (AWS's
     # idempotency); once it has ended, ExecutionAlreadyExists, which the function takes as "already started"
     assert again["execution_arn"] == result["execution_arn"] and again["run_id"] == result["run_id"]
     assert cloud.wait_for_execution(result["execution_arn"])["error"] == "DatasetMissing"
-    fourth = json.loads(cloud.invoke("StartPipelineFunction", sample_event("s3_object_created.json")).payload)
+    fourth = json.loads(cloud.invoke("StartPipelineFunction", upload).payload)
     assert fourth == {**result, "started": False}
     assert [e["name"] for e in cloud.executions("TrainingPipeline")].count(result["run_id"]) == 1
 
@@ -283,15 +291,18 @@ def test_model_code_is_published_reproducibly(monkeypatch):
         assert sorted(tar.getnames()) == sorted(files)
 
 
-def test_a_failed_run_stops_the_jobs_it_left_running(cloud, driver):
-    """A waiting task that timed out leaves its job running; the failure path stops it."""
+def test_a_made_up_failed_run_payload_stops_no_job(cloud, driver):
+    """RecordOutcome stops a failed run's jobs only for a running execution of this stack whose input names the run:
+    a payload with a made-up run and a job prefix that every job of the stack matches stops nothing (the real
+    failure path stopping its job is the next test)."""
     s3, sagemaker = cloud.client("s3"), cloud.client("sagemaker")
     s3.put_object(
         Bucket=driver.artifacts_bucket,
         Key="tests/sleeper/sourcedir.tar.gz",
         Body=sourcedir({"sleep.py": b"import time\ntime.sleep(120)\n"}),
     )
-    prefix = "cd4ml-00000000deadbeef"
+    starter = cloud.client("lambda").get_function_configuration(FunctionName=cloud.physical_id("StartPipelineFunction"))
+    prefix = starter["Environment"]["Variables"]["JOB_NAME_PREFIX"] + "-00000000deadbeef"
     sagemaker.create_training_job(
         TrainingJobName=f"{prefix}-train-0",
         AlgorithmSpecification={
@@ -309,7 +320,7 @@ def test_a_failed_run_stops_the_jobs_it_left_running(cloud, driver):
     )
     state = {
         "run_id": "orders-timed-out",
-        "job_prefix": prefix,
+        "job_prefix": prefix.rsplit("-", 1)[0],
         "artifacts_bucket": driver.artifacts_bucket,
         "dataset": {"bucket": driver.raw_bucket, "key": "datasets/orders/2026-11-25/orders.csv"},
         "error": {"Error": "States.Timeout", "Cause": "the Train task timed out"},
@@ -320,10 +331,11 @@ def test_a_failed_run_stops_the_jobs_it_left_running(cloud, driver):
 
     assert result.function_error is None, result.payload
     outcome = driver.outcome("orders-timed-out")
-    assert outcome["stopped_jobs"] == [f"{prefix}-train-0"]
+    assert outcome["stopped_jobs"] == []
     assert outcome["reasons"] == ["States.Timeout: the Train task timed out"]
-    described = cloud.sagemaker_jobs.wait(f"{prefix}-train-0", timeout=30)
-    assert described["TrainingJobStatus"] == "Stopped"
+    assert sagemaker.describe_training_job(TrainingJobName=f"{prefix}-train-0")["TrainingJobStatus"] == "InProgress"
+    sagemaker.stop_training_job(TrainingJobName=f"{prefix}-train-0")
+    cloud.sagemaker_jobs.wait(f"{prefix}-train-0", timeout=30)
 
 
 def test_a_job_that_outlives_its_task_timeout_fails_the_run_and_is_stopped(cloud, driver, first_run):
@@ -358,3 +370,67 @@ def test_a_job_that_outlives_its_task_timeout_fails_the_run_and_is_stopped(cloud
     assert outcome["stopped_jobs"] == [f"{run_input['job_prefix']}-features-0"]
     job = cloud.sagemaker_jobs.wait(f"{run_input['job_prefix']}-features-0", kind="processing", timeout=30)
     assert job["ProcessingJobStatus"] == "Stopped"
+
+
+def test_the_reference_moves_only_for_a_registered_run_with_newer_data(cloud, driver, first_run):
+    """Validation leaves each accepted dataset's profile under its run; only a run that registers a model, with data
+    newer than the reference's, makes it the reference (a run failing after validation, or a registered run of older
+    data arriving late, leaves the reference as it is)."""
+    s3 = cloud.client("s3")
+    key = "reference/orders/profile.json"
+    assert first_run.outcome["reference"]["result"] == "first"
+    before = s3.get_object(Bucket=driver.artifacts_bucket, Key=key)
+    reference = json.loads(before["Body"].read())
+
+    files = code_files()
+    files["train.py"] = b"raise SystemExit('broken trainer')\n"
+    s3.put_object(Bucket=driver.artifacts_bucket, Key="code/dev/sourcedir.tar.gz", Body=sourcedir(files))
+    try:
+        failed = driver.run(orders(seed=14), f"datasets/orders/{START:%Y-%m-%d}/orders-fails-in-training.csv")
+    finally:
+        driver.publish_code("dev")
+    register_champion(cloud, pr_auc=0.01)  # the gate lets the next challenger through
+    late = generate_orders(ROWS, seed=15, start=START - timedelta(days=5), days=14)
+    older = driver.run(late, f"datasets/orders/{START - timedelta(days=5):%Y-%m-%d}/orders-late.csv")
+
+    assert failed.run_status == "failed" and failed.outcome["reference"]["result"] == "not_promoting"
+    assert older.run_status == "succeeded", older.outcome
+    assert older.outcome["reference"]["result"] == "kept"
+    candidate_key = f"runs/{older.outcome['run_id']}/reference-candidate.json"
+    candidate = json.loads(s3.get_object(Bucket=driver.artifacts_bucket, Key=candidate_key)["Body"].read())
+    assert candidate["time_max"] < reference["time_max"]
+    after = s3.get_object(Bucket=driver.artifacts_bucket, Key=key)
+    assert after["ETag"] == before["ETag"] and json.loads(after["Body"].read()) == reference
+
+
+def test_the_same_content_again_trains_nothing_unless_a_rerun_is_asked_for(cloud, driver, first_run, notifications):
+    """The same bytes, code version and hyperparameters as a registered run end at once in SameAsEarlierRun,
+    pointing at that run and its model package; `--metadata cd4ml-rerun=true` trains them again."""
+    s3 = cloud.client("s3")
+    dataset = first_run.output["dataset"]
+    body = s3.get_object(Bucket=dataset["bucket"], Key=dataset["key"], VersionId=dataset["version_id"])["Body"].read()
+    before = len(packages(cloud))
+
+    same = driver.run(body, f"datasets/orders/{START:%Y-%m-%d}/orders-again.csv")
+
+    assert same.status == "SUCCEEDED" and same.run_status == "duplicate", same.outcome
+    assert [s for s, _ in same.states][-4:] == ["FindEarlierRun", "SameContent", "RecordDuplicate", "SameAsEarlierRun"]
+    assert same.output["content"]["earlier"]["run_id"] == first_run.outcome["run_id"]
+    assert same.outcome["earlier_run"]["model_package_arn"] == first_run.outcome["model_package_arn"]
+    assert same.outcome["model_package_arn"] == first_run.outcome["model_package_arn"]
+    assert "training" not in same.output and len(packages(cloud)) == before
+    (message,) = notifications(same.outcome["run_id"])
+    assert message["Subject"] == f"cd4ml same as an earlier run: {same.outcome['run_id']}"
+    assert message["MessageAttributes"]["status"]["Value"] == "duplicate"
+
+    register_champion(cloud, pr_auc=0.01)  # the gate lets the rerun through
+    key = f"datasets/orders/{START:%Y-%m-%d}/orders-rerun.csv"
+    put = s3.put_object(Bucket=driver.raw_bucket, Key=key, Body=body, Metadata={"cd4ml-rerun": "true"})
+    rerun = driver.follow(DatasetRef(bucket=driver.raw_bucket, key=key, version_id=put["VersionId"]))
+
+    assert rerun.run_status == "succeeded" and "BuildFeatures" in [s for s, _ in rerun.states], rerun.outcome
+    assert rerun.output["content"]["rerun"] is True
+    assert rerun.output["content"]["digest"] == same.output["content"]["digest"]
+    index_key = f"index/content/{rerun.output['content']['digest']}.json"
+    index = json.loads(s3.get_object(Bucket=driver.artifacts_bucket, Key=index_key)["Body"].read())
+    assert index["run_id"] == rerun.outcome["run_id"]  # later duplicates point at the newest registration

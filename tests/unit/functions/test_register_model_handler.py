@@ -25,6 +25,7 @@ def sagemaker(aws):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=ARTIFACTS)
     s3.put_object(Bucket=ARTIFACTS, Key="code/dev/manifest.json", Body=json.dumps({"sha256": CODE_SHA256}).encode())
+    s3.put_object(Bucket=ARTIFACTS, Key="code/dev/sourcedir.tar.gz", Body=b"published")  # what the model serves with
     client = boto3.client("sagemaker")
     client.create_model_package_group(ModelPackageGroupName=GROUP)
     return client

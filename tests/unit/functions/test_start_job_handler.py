@@ -7,6 +7,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from cd4ml_shared.errors import UnsupportedImage
 
 ARTIFACTS = "cd4ml-dev-artifactsbucket-example"
 TABLE = "cd4ml-dev-TaskTokenTable"
@@ -43,7 +44,16 @@ def world(aws):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=ARTIFACTS)
     s3.put_object(Bucket=ARTIFACTS, Key="code/dev/sourcedir.tar.gz", Body=b"published")
+    publish_image("sagemaker-xgboost", "3.0-5")
     return boto3.resource("dynamodb").Table(TABLE)
+
+
+def publish_image(repository: str, tag: str) -> None:
+    """An image ECR holds (moto looks repositories up by name, whatever registry id the caller names)."""
+    ecr = boto3.client("ecr")
+    ecr.create_repository(repositoryName=repository)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"})
+    ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)
 
 
 @pytest.fixture
@@ -170,4 +180,26 @@ def test_unpublished_model_code_is_model_code_missing_naming_the_publish_command
 def test_an_unknown_kind_is_refused_before_anything_is_stored(app, world, run, context):
     with pytest.raises(ValueError, match="unknown job kind 'predict'"):
         app.handler(task(run, "predict"), context)
+    assert world.scan()["Items"] == []
+
+
+@pytest.mark.parametrize(
+    ("image", "failure"),
+    [
+        ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:9.9-9", "ImageNotFound"),
+        ("683313688378.dkr.ecr.us-east-1.amazonaws.com/no-such-repository:1", "RepositoryNotFoundException"),
+    ],
+)
+def test_an_image_ecr_does_not_hold_fails_the_job_start_before_anything_is_created(
+    world, load_function, run, context, image, failure
+):
+    app = load_function("start_job", {**ENVIRONMENT, "TRAINING_IMAGE": image})
+
+    dataset = f"s3://{ARTIFACTS}/runs/{run['run_id']}/dataset/orders.csv"
+    with pytest.raises(UnsupportedImage) as refused:
+        app.handler(task(run, "features", dataset_uri=dataset), context)
+
+    assert str(refused.value).startswith(f"TrainingImageUri {image!r}: {failure}")
+    assert "ProcessingImageUri" not in str(refused.value)  # the processing image is there
+    assert boto3.client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"] == []
     assert world.scan()["Items"] == []

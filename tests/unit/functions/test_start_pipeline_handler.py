@@ -13,6 +13,9 @@ ENVIRONMENT = {
     "TRAINING_MAX_RUNTIME": "3600",
     "PROCESSING_MAX_RUNTIME": "3600",
     "USE_SPOT_TRAINING": "true",
+    "RAW_DATA_BUCKET": "cd4ml-dev-rawdatabucket-example",  # the sample event's bucket
+    # the template sets `cd4ml-<first 8 hex of the stack id>`; the sample execution input was made with `cd4ml`
+    "JOB_NAME_PREFIX": "cd4ml-1a2b3c4d",
 }
 
 
@@ -80,17 +83,28 @@ def test_a_new_version_of_the_same_key_is_a_new_run(sfn, load_function, sample_e
     assert len(executions(sfn)) == 2
 
 
+def test_a_file_of_an_unsupported_format_starts_a_run_so_validation_quarantines_it(
+    sfn, load_function, sample_event, context
+):
+    app = load_function("start_pipeline", ENVIRONMENT)
+    event = sample_event("s3_object_created.json")
+    event["detail"]["object"]["key"] = "datasets/orders/2026-11-25/orders.xlsx"
+
+    assert app.handler(event, context)["started"] is True
+    assert len(executions(sfn)) == 1
+
+
 def test_an_object_that_is_not_a_dataset_is_logged_and_starts_nothing(sfn, load_function, sample_event, context):
     app = load_function("start_pipeline", ENVIRONMENT)
     event = sample_event("s3_object_created.json")
-    event["detail"]["object"]["key"] = "datasets/orders/2026-11-25/orders.quality.json"
+    event["detail"]["object"]["key"] = "datasets/orders/2026-11-25/orders.csv.quality.json"  # a validation report
 
     result = app.handler(event, context)
 
     assert result == {
         "started": False,
-        "ignored": "s3://cd4ml-dev-rawdatabucket-example/datasets/orders/2026-11-25/orders.quality.json "
-        "is not a .csv or .parquet under datasets/",
+        "ignored": "s3://cd4ml-dev-rawdatabucket-example/datasets/orders/2026-11-25/orders.csv.quality.json "
+        "is not an upload under datasets/ (a validation report or a folder)",
     }
     assert executions(sfn) == []
 
@@ -104,3 +118,16 @@ def test_a_stack_without_the_runtime_setting_fails_at_cold_start_naming_it(sfn, 
 
     assert type(raised.value).__name__ == "SettingsError"
     assert str(raised.value) == "environment variable PROCESSING_MAX_RUNTIME is not set"
+
+
+def test_an_upload_to_another_bucket_is_ignored_and_counted(sfn, load_function, sample_event, context, capsys):
+    app = load_function("start_pipeline", ENVIRONMENT)
+    elsewhere = sample_event("s3_object_created.json")
+    elsewhere["detail"]["bucket"]["name"] = "someone-elses-bucket"
+    elsewhere["resources"] = ["arn:aws:s3:::someone-elses-bucket"]
+
+    result = app.handler(elsewhere, context)
+
+    assert result["started"] is False and "someone-elses-bucket" in result["ignored"]
+    assert executions(sfn) == []
+    assert '"ForeignBucketEvents"' in capsys.readouterr().out  # the EMF metric

@@ -1,5 +1,6 @@
 """ValidateDatasetFunction: the run's upload (that version) checked against its contract: accepted data is snapshot
-for the run and becomes the reference, bad data is quarantined with its reason, a vanished version is DatasetMissing."""
+for the run and its profile kept as the run's candidate reference, bad data is quarantined with its reason, a
+vanished version is DatasetMissing."""
 
 import json
 from datetime import UTC, datetime, timedelta
@@ -39,7 +40,7 @@ def s3(aws):
 
 @pytest.fixture
 def app(s3, load_function):
-    return load_function("validate_dataset", {"ARTIFACTS_BUCKET": ARTIFACTS})
+    return load_function("validate_dataset", {"ARTIFACTS_BUCKET": ARTIFACTS, "DATASET_MAX_AGE_DAYS": "7"})
 
 
 def run_for(s3, sample_event, body: bytes, key: str = KEY) -> dict:
@@ -50,7 +51,9 @@ def run_for(s3, sample_event, body: bytes, key: str = KEY) -> dict:
     return run
 
 
-def test_a_clean_upload_is_snapshot_for_the_run_and_becomes_the_reference(app, s3, csv_of, sample_event, context):
+def test_a_clean_upload_is_snapshot_and_its_profile_is_only_a_candidate(app, s3, csv_of, sample_event, context):
+    """The reference moves when the run registers a model (record_outcome), never at validation: a run that fails
+    later, or loses a race to newer data, must not become the baseline."""
     run = run_for(s3, sample_event, csv_of())
 
     result = app.handler(run, context)
@@ -58,11 +61,13 @@ def test_a_clean_upload_is_snapshot_for_the_run_and_becomes_the_reference(app, s
     prefix = f"s3://{ARTIFACTS}/runs/{run['run_id']}"
     assert result["passed"] is True and result["reason"] == "" and result["rows"] == 2_000
     assert result["dataset_uri"] == f"{prefix}/dataset/orders.csv" and result["quarantine_uri"] is None
-    assert result["report_uri"] == f"s3://{RAW}/datasets/orders/2026-11-25/orders.quality.json"
+    assert result["report_uri"] == f"s3://{RAW}/datasets/orders/2026-11-25/orders.csv.quality.json"
     assert result["run_report_uri"] == f"{prefix}/quality.json"
     snapshot = s3.get_object(Bucket=ARTIFACTS, Key=f"runs/{run['run_id']}/dataset/orders.csv")["Body"].read()
     assert snapshot == csv_of()
-    s3.head_object(Bucket=ARTIFACTS, Key="reference/orders/profile.json")
+    candidate = s3.get_object(Bucket=ARTIFACTS, Key=f"runs/{run['run_id']}/reference-candidate.json")
+    assert json.loads(candidate["Body"].read())["rows"] == 2_000
+    assert s3.list_objects_v2(Bucket=ARTIFACTS, Prefix="reference/").get("KeyCount") == 0
 
 
 def test_an_upload_with_duplicate_keys_is_quarantined_with_its_reason(app, s3, csv_of, sample_event, context):
@@ -75,7 +80,7 @@ def test_an_upload_with_duplicate_keys_is_quarantined_with_its_reason(app, s3, c
     copy = s3.head_object(Bucket=RAW, Key=f"quarantine/{KEY}")
     assert copy["Metadata"] == {"quarantine-reason": "rows.duplicate_key", "run-id": run["run_id"]}
     reason = json.loads(
-        s3.get_object(Bucket=RAW, Key="quarantine/datasets/orders/2026-11-25/orders.reason.json")["Body"].read()
+        s3.get_object(Bucket=RAW, Key="quarantine/datasets/orders/2026-11-25/orders.csv.reason.json")["Body"].read()
     )
     assert reason["reason"] == "rows.duplicate_key" and reason["source"]["version_id"] == run["dataset"]["version_id"]
     assert s3.list_objects_v2(Bucket=ARTIFACTS, Prefix="reference/").get("KeyCount") == 0

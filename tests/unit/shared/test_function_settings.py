@@ -22,6 +22,13 @@ START_PIPELINE = {
     "TRAINING_MAX_RUNTIME": "3600",
     "PROCESSING_MAX_RUNTIME": "1800",
     "USE_SPOT_TRAINING": "true",
+    "RAW_DATA_BUCKET": "raw",
+    "JOB_NAME_PREFIX": "cd4ml-1a2b3c4d",
+}
+RECORD_OUTCOME = {
+    "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:topic",
+    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:cd4ml-dev-training-pipeline",
+    "JOB_NAME_PREFIX": "cd4ml-1a2b3c4d",
 }
 START_JOB = {
     "TOKEN_TABLE": "tokens",
@@ -41,12 +48,12 @@ REGISTER_MODEL = {
 # every function's settings, with a complete environment
 COMPLETE = [
     (StartPipelineSettings, START_PIPELINE),
-    (ValidateDatasetSettings, {"ARTIFACTS_BUCKET": "art"}),
+    (ValidateDatasetSettings, {"ARTIFACTS_BUCKET": "art", "DATASET_MAX_AGE_DAYS": "7"}),
     (StartJobSettings, START_JOB),
     (JobCompletionSettings, {"TOKEN_TABLE": "tokens"}),
     (EvaluationGateSettings, {"MODEL_PACKAGE_GROUP": "cd4ml-dev-fraud"}),
     (RegisterModelSettings, REGISTER_MODEL),
-    (RecordOutcomeSettings, {"NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:topic"}),
+    (RecordOutcomeSettings, RECORD_OUTCOME),
 ]
 
 
@@ -58,6 +65,8 @@ def test_the_starter_reads_its_state_machine_bucket_and_job_limits():
         processing_max_runtime=1800,
         training_max_runtime=3600,
         use_spot=True,
+        raw_data_bucket="raw",
+        job_name_prefix="cd4ml-1a2b3c4d",
     )
     assert settings.execution_arn("run-1") == (
         "arn:aws:states:us-east-1:123456789012:execution:cd4ml-dev-training-pipeline:run-1"
@@ -129,3 +138,14 @@ def test_an_approval_status_the_registry_does_not_know_is_refused():
 def test_settings_are_read_from_the_process_environment_by_default(monkeypatch):
     monkeypatch.setenv("TOKEN_TABLE", "from-the-process")
     assert JobCompletionSettings.from_environment().token_table == "from-the-process"
+
+
+def test_validation_reads_the_stages_freshness_limit_in_days():
+    settings = ValidateDatasetSettings.from_environment({"ARTIFACTS_BUCKET": "art", "DATASET_MAX_AGE_DAYS": "30"})
+    assert settings.max_age_days == 30.0
+
+
+@pytest.mark.parametrize("raw", ["a week", "0", "-1", "inf", "nan"])
+def test_a_freshness_limit_that_is_no_positive_number_of_days_is_refused(raw):
+    with pytest.raises(SettingsError, match=f"DATASET_MAX_AGE_DAYS must be a (positive )?number of days, got '{raw}'"):
+        ValidateDatasetSettings.from_environment({"ARTIFACTS_BUCKET": "art", "DATASET_MAX_AGE_DAYS": raw})

@@ -6,7 +6,16 @@ from datetime import UTC, datetime
 import pytest
 from cd4ml_shared.callbacks import failure_of, job_of, success_output
 from cd4ml_shared.gate import Champion, GateConfigError, GatePolicy, decide, metrics_of
-from cd4ml_shared.jobs import JobSettings, SettingsError, evaluation_request, features_request, training_request
+from cd4ml_shared.jobs import (
+    MAX_JOB_NAME_PREFIX,
+    JobSettings,
+    SettingsError,
+    check_job_name_prefix,
+    evaluation_request,
+    features_request,
+    job_name,
+    training_request,
+)
 from cd4ml_shared.layout import RunLayout, is_dataset_key
 from cd4ml_shared.outcome import error_reason, notification, run_record
 from cd4ml_shared.registry import Lineage, model_package_request
@@ -48,7 +57,8 @@ def test_execution_and_job_names_fit_the_aws_limits_whatever_the_key():
     long = DATASET.model_copy(update={"key": "datasets/" + "x y!" * 60 + "/2026/" + "f" * 300 + ".csv"})
     name = execution_name(long)
     assert len(name) <= 80 and all(c.isalnum() or c in "-_" for c in name)
-    assert len(f"{job_prefix(long)}-evaluate-99") <= 63
+    longest_stack_prefix = "cd4ml-" + "s" * (MAX_JOB_NAME_PREFIX - 6)
+    assert len(job_name(job_prefix(long, check_job_name_prefix(longest_stack_prefix)), "features", 99)) <= 63
 
 
 @pytest.mark.parametrize(
@@ -56,20 +66,30 @@ def test_execution_and_job_names_fit_the_aws_limits_whatever_the_key():
     [
         ("datasets/orders/2026-11-25/orders.csv", True),
         ("datasets/orders/2026-11-25/orders.parquet", True),
-        ("datasets/orders/2026-11-25/orders.quality.json", False),
+        ("datasets/orders/2026-11-25/orders.CSV", True),
+        ("datasets/orders/2026-11-25/orders.csv.gz", True),
+        # any other file under datasets/ starts a run, so that validation quarantines it with the reason
+        ("datasets/orders/2026-11-25/orders.json", True),
+        ("datasets/orders/2026-11-25/orders", True),
+        # the validation's own reports never do (or each report would start the run that writes the next)
+        ("datasets/orders/2026-11-25/orders.csv.quality.json", False),
+        ("datasets/orders/2026-11-25/", False),
         ("quarantine/datasets/orders/2026-11-25/orders.csv", False),
         ("other/orders.csv", False),
     ],
 )
-def test_only_csv_and_parquet_under_datasets_are_uploads(key, expected):
+def test_every_upload_under_datasets_except_the_reports_starts_a_run(key, expected):
     assert is_dataset_key(key) is expected
 
 
-def test_the_quality_report_sits_beside_the_data_without_sharing_its_prefix():
-    assert DATASET.report_key == "datasets/orders/2026-11-25/orders.quality.json"
-    assert not DATASET.report_key.startswith(DATASET.key)
+def test_the_quality_report_sits_beside_the_data_named_from_the_whole_file_name():
+    assert DATASET.report_key == "datasets/orders/2026-11-25/orders.csv.quality.json"
+    assert not is_dataset_key(DATASET.report_key)
+    parquet = DATASET.model_copy(update={"key": "datasets/orders/2026-11-25/orders.parquet"})
+    assert parquet.report_key != DATASET.report_key  # two formats in one folder keep their own reports
+    assert parquet.quarantine_reason_key != DATASET.quarantine_reason_key
     assert DATASET.quarantine_key == "quarantine/datasets/orders/2026-11-25/orders.csv"
-    assert DATASET.quarantine_reason_key == "quarantine/datasets/orders/2026-11-25/orders.reason.json"
+    assert DATASET.quarantine_reason_key == "quarantine/datasets/orders/2026-11-25/orders.csv.reason.json"
 
 
 # ---- job requests ----------------------------------------------------------------------------------------------
@@ -322,7 +342,8 @@ def test_the_sample_execution_input_is_what_the_starter_builds_for_the_sample_up
     dataset = DatasetRef.from_s3_event(sample_event("s3_object_created.json")["detail"])
     run = RunInput.model_validate(sample_event("training_pipeline_input.json"))
     assert run.dataset == dataset and dataset.version_id == "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"
-    assert run.run_id == execution_name(dataset) and run.job_prefix == job_prefix(dataset)
+    # made by a stack whose JOB_NAME_PREFIX is `cd4ml-1a2b3c4d` (its stack id's first 8 hex digits)
+    assert run.run_id == execution_name(dataset) and run.job_prefix == job_prefix(dataset, "cd4ml-1a2b3c4d")
 
 
 def test_the_jobs_send_the_training_scripts_own_defaults():

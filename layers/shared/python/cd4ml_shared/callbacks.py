@@ -8,6 +8,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from .errors import InvalidPayload
+from .payload import field
+
 TERMINAL = {"Completed", "Failed", "Stopped"}
 # A token outlives its task's timeout by this much, then DynamoDB's TTL removes it.
 TOKEN_GRACE_SECONDS = 3600
@@ -46,12 +49,20 @@ def task_timeouts(*, processing_max_runtime: int, training_max_runtime: int, use
 
 
 def job_of(detail_type: str, detail: Mapping[str, Any]) -> tuple[str, str, str]:
-    """(kind, name, status) of a SageMaker job state-change event."""
+    """(kind, name, status) of a SageMaker job state-change event; `InvalidPayload` naming the field when the event
+    lacks one its result needs (checked before the token is claimed, so a malformed event cannot consume it)."""
+    where = "job_completion"
     if detail_type == "SageMaker Training Job State Change":
-        return "training", detail["TrainingJobName"], detail["TrainingJobStatus"]
+        name = field(detail, "TrainingJobName", "string", where=where)
+        status = field(detail, "TrainingJobStatus", "string", where=where)
+        if status == "Completed":
+            field(detail, "ModelArtifacts.S3ModelArtifacts", "string", where=where)
+        return "training", name, status
     if detail_type == "SageMaker Processing Job State Change":
-        return "processing", detail["ProcessingJobName"], detail["ProcessingJobStatus"]
-    raise ValueError(f"not a SageMaker job state change: {detail_type!r}")
+        name = field(detail, "ProcessingJobName", "string", where=where)
+        status = field(detail, "ProcessingJobStatus", "string", where=where)
+        return "processing", name, status
+    raise InvalidPayload(f"{where}: not a SageMaker job state change: detail-type {detail_type!r}")
 
 
 def success_output(kind: str, detail: Mapping[str, Any]) -> dict[str, Any]:

@@ -34,3 +34,15 @@ class JobRequestRejected(PipelineError):
 
 class EvaluationMissing(PipelineError):
     """The evaluation job finished without a readable evaluation.json."""
+
+
+class InvalidPayload(PipelineError, ValueError):
+    """A handler's event lacks a field it needs, or holds one of the wrong type; the message names the field."""
+
+
+class NotificationFailed(PipelineError):
+    """The run's outcome was recorded but its notification could not be published: nobody has been told."""
+
+
+class UnsupportedImage(PipelineError):
+    """An image the run's jobs use cannot run them (not an ECR image, or in another region than the jobs)."""

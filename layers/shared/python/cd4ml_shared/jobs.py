@@ -5,9 +5,10 @@ and XGBoost training in script mode. Pure functions of the run and the stack's s
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from .environment import SettingsError, environment, flag, required, whole_number
 from .errors import JobQuotaExceeded, JobRequestRejected, JobThrottled, ModelCodeMissing, PipelineError
@@ -73,13 +74,6 @@ class JobSettings:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> JobSettings:
         env = environment(environ)
-        raw_hyperparameters = env.get("HYPERPARAMETERS") or "{}"
-        try:
-            overrides = json.loads(raw_hyperparameters)
-        except ValueError as exc:
-            raise SettingsError(f"HYPERPARAMETERS is not JSON ({exc}): {raw_hyperparameters!r}") from None
-        if not isinstance(overrides, dict):
-            raise SettingsError(f"HYPERPARAMETERS must be a JSON object, got {raw_hyperparameters!r}")
         return cls(
             artifacts_bucket=required(env, "ARTIFACTS_BUCKET"),
             role_arn=required(env, "SAGEMAKER_ROLE_ARN"),
@@ -91,14 +85,80 @@ class JobSettings:
             use_spot=flag(env, "USE_SPOT_TRAINING", default=True),  # the template's UseSpotTraining default
             training_max_runtime=whole_number(env, "TRAINING_MAX_RUNTIME", cls.training_max_runtime),
             processing_max_runtime=whole_number(env, "PROCESSING_MAX_RUNTIME", cls.processing_max_runtime),
-            hyperparameters={**DEFAULT_HYPERPARAMETERS, **overrides},
+            hyperparameters=hyperparameters_of(env),
             tags={"cd4ml:stage": env["STAGE"]} if env.get("STAGE") else {},
         )
+
+
+# `<stack prefix>-<16 hex digits>-<kind>-<attempt>` must fit SageMaker's 63 characters: `-features-` and two digits
+# of retry count take 12, the digest 17.
+MAX_JOB_NAME_PREFIX = 63 - 17 - 12
+_JOB_NAME_PREFIX = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9])*$")
+
+
+def check_job_name_prefix(stack_prefix: str) -> str:
+    """The stack's part of its job names (`cd4ml-<8 hex of the stack id>`, template.yaml; `run_input.job_prefix` adds
+    the run's digest), checked to leave a run's job names valid SageMaker names; a `ValueError` naming it otherwise."""
+    if len(stack_prefix) > MAX_JOB_NAME_PREFIX or not _JOB_NAME_PREFIX.match(stack_prefix):
+        raise ValueError(
+            f"job name prefix {stack_prefix!r} must be at most {MAX_JOB_NAME_PREFIX} letters, digits and inner hyphens"
+        )
+    return stack_prefix
+
+
+def hyperparameters_of(env: Mapping[str, str]) -> dict[str, Any]:
+    """The training job's hyperparameters: the template's `TrainingHyperparameters` JSON (HYPERPARAMETERS) over the
+    defaults. Read the same way by start_job (the job) and find_earlier_run (whether this training was done)."""
+    raw_hyperparameters = env.get("HYPERPARAMETERS") or "{}"
+    try:
+        overrides = json.loads(raw_hyperparameters)
+    except ValueError as exc:
+        raise SettingsError(f"HYPERPARAMETERS is not JSON ({exc}): {raw_hyperparameters!r}") from None
+    if not isinstance(overrides, dict):
+        raise SettingsError(f"HYPERPARAMETERS must be a JSON object, got {raw_hyperparameters!r}")
+    return {**DEFAULT_HYPERPARAMETERS, **overrides}
 
 
 def job_name(prefix: str, kind: JobKind, attempt: int) -> str:
     """Every attempt gets a new name: SageMaker refuses to reuse one (the state machine passes its retry count)."""
     return f"{prefix}-{kind}-{attempt}"
+
+
+def is_run_job_name(prefix: str, name: str) -> bool:
+    """Whether `name` is one of `job_name(prefix, kind, attempt)`: a run's own jobs, not another run's whose prefix
+    merely contains this one."""
+    kind, _, attempt = name.removeprefix(f"{prefix}-").partition("-")
+    return name.startswith(f"{prefix}-") and kind in get_args(JobKind) and attempt.isascii() and attempt.isdigit()
+
+
+class NotThisRun(ValueError):
+    """A failed-run payload does not match a running execution of this stack: its jobs are not stopped."""
+
+
+def job_prefix_of_running_execution(
+    execution: Mapping[str, Any], *, run_id: str, claimed_prefix: str | None, stack_prefix: str
+) -> str:
+    """The job prefix of a run whose jobs a failure may stop, from the run's own execution (a `DescribeExecution`
+    answer), never from the payload alone: the execution must be running, its input must name this run, and its
+    prefix must be the one the payload claims and lie within this stack's (`<stack prefix>-...`). `NotThisRun`
+    says which of these failed."""
+    arn = execution.get("executionArn")
+    if execution.get("status") != "RUNNING":
+        raise NotThisRun(f"execution {arn} is {execution.get('status')}, not RUNNING")
+    try:
+        run = json.loads(execution.get("input") or "")
+    except ValueError:
+        run = None
+    if not isinstance(run, dict) or not isinstance(run.get("job_prefix"), str):
+        raise NotThisRun(f"execution {arn} has no run input with a job_prefix")
+    if run.get("run_id") != run_id:
+        raise NotThisRun(f"execution {arn} runs {run.get('run_id')!r}, not {run_id!r}")
+    prefix: str = run["job_prefix"]
+    if claimed_prefix is not None and claimed_prefix != prefix:
+        raise NotThisRun(f"run {run_id!r} names its jobs {prefix!r}, not {claimed_prefix!r}")
+    if not prefix.startswith(f"{stack_prefix}-"):
+        raise NotThisRun(f"run {run_id!r} names its jobs {prefix!r}, outside this stack's {stack_prefix!r}")
+    return prefix
 
 
 def _tags(settings: JobSettings, run_id: str) -> list[dict[str, str]]:

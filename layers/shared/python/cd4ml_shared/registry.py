@@ -8,10 +8,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .errors import ModelCodeMissing
+from .jobs import MISSING_OBJECT_CODES
+
 ApprovalStatus = Literal["Approved", "PendingManualApproval"]
 # CustomerMetadataProperties limits: keys up to 128 characters, values up to 1024.
 _MAX_VALUE = 1024
 RUN_ID_KEY = "cd4ml:run_id"
+
+
+def code_file_missing(code: str, bucket: str, key: str, version: str) -> ModelCodeMissing | None:
+    """What a failed read of a published code file means for registration: `ModelCodeMissing` naming the file and
+    the command that publishes the version, when the object is not there; None for any other error (raised as is)."""
+    if code not in MISSING_OBJECT_CODES:
+        return None
+    return ModelCodeMissing(
+        f"model code version {version!r} cannot be registered: s3://{bucket}/{key} does not exist (the registered "
+        f"model serves with it; run `cd4ml model publish --bucket {bucket} --version {version}`)"
+    )
 
 
 def evaluation_uri_of(package: Mapping[str, Any]) -> str | None:

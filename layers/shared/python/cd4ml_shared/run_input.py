@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .layout import DATASET_PREFIX, QUARANTINE_PREFIX
+from .layout import DATASET_PREFIX, QUARANTINE_PREFIX, REPORT_SUFFIX
 
 
 class DatasetRef(BaseModel):
@@ -57,10 +57,11 @@ class DatasetRef(BaseModel):
 
     @property
     def report_key(self) -> str:
-        """The data-quality report beside the data: `orders.csv` -> `orders.quality.json` (not a prefix match of the
-        data key, so a processing job reading the data prefix never picks the report up)."""
-        path = PurePosixPath(self.key)
-        return str(path.with_name(f"{path.stem}.quality.json"))
+        """The data-quality report beside the data, named from the whole file name (`orders.csv` ->
+        `orders.csv.quality.json`) so that `orders.csv` and `orders.parquet` in one folder keep their own reports.
+        Its suffix is what the upload rule and the starter skip (no run validates a report); the jobs read the run's
+        snapshot, never the upload's prefix, so the report sharing the data key's prefix reaches no job."""
+        return self.key + REPORT_SUFFIX
 
     @property
     def quarantine_key(self) -> str:
@@ -68,8 +69,8 @@ class DatasetRef(BaseModel):
 
     @property
     def quarantine_reason_key(self) -> str:
-        path = PurePosixPath(self.quarantine_key)
-        return str(path.with_name(f"{path.stem}.reason.json"))
+        """Beside the quarantined copy, from its whole name (as the report's)."""
+        return self.quarantine_key + ".reason.json"
 
 
 class Timeouts(BaseModel):
@@ -108,6 +109,7 @@ def execution_name(dataset: DatasetRef) -> str:
     return f"{readable}-{object_digest(dataset)}"
 
 
-def job_prefix(dataset: DatasetRef) -> str:
-    """SageMaker job names are at most 63 characters: `cd4ml-<digest>` leaves room for `-<kind>-<attempt>`."""
-    return f"cd4ml-{object_digest(dataset)}"
+def job_prefix(dataset: DatasetRef, stack_prefix: str) -> str:
+    """The names of one run's jobs start `<stack prefix>-<digest>-`: scoped to the stack (its job-state rules match
+    only its own jobs, so two stacks in one account never resume or stop each other's) and to the object version."""
+    return f"{stack_prefix}-{object_digest(dataset)}"

@@ -26,6 +26,7 @@ STATUS_COLOURS: Mapping[str, str] = {
     "gated_out": "#9a6700",
     "quarantined": "#bc4c00",
     "failed": "#cf222e",
+    "duplicate": "#0969da",
 }
 UNKNOWN_STATUS_COLOUR = "#57606a"
 STATUS_LABELS: Mapping[str, str] = {
@@ -33,6 +34,7 @@ STATUS_LABELS: Mapping[str, str] = {
     "gated_out": "Gated out",
     "quarantined": "Quarantined",
     "failed": "Failed",
+    "duplicate": "Same as an earlier run",
 }
 # The evaluation metrics in the order a reader looks for them; others follow alphabetically.
 METRIC_ORDER = ("auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier_score", "threshold")
@@ -139,6 +141,8 @@ def _outcome(run: Mapping[str, Any], status: str) -> str:
         "gated_out": "The model was trained and evaluated but did not pass the gate; it was not registered.",
         "quarantined": "The dataset failed data-quality validation and was quarantined; nothing was trained.",
         "failed": "The run failed before it finished.",
+        "duplicate": "An earlier run already trained this content (same bytes, code and hyperparameters); nothing "
+        "was trained and its model stays the one registered.",
     }
     body = [f"<p>{_e(summaries.get(status, f'Status: {status}.'))}</p>"]
     reasons = _strings(run.get("reasons"))

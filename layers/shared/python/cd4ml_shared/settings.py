@@ -5,13 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast, get_args
+from typing import Any, cast, get_args
 
 from .environment import SettingsError, environment, flag, required, whole_number
 from .gate import GatePolicy
-from .jobs import JobSettings
+from .jobs import JobSettings, check_job_name_prefix, hyperparameters_of
 from .layout import code_prefix
 from .registry import ApprovalStatus
+
+
+def job_name_prefix(env: Mapping[str, str]) -> str:
+    """JOB_NAME_PREFIX: the stack's part of its SageMaker job names, which its job-state rules match."""
+    try:
+        return check_job_name_prefix(required(env, "JOB_NAME_PREFIX"))
+    except ValueError as error:
+        if isinstance(error, SettingsError):
+            raise
+        raise SettingsError(f"JOB_NAME_PREFIX: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -21,6 +31,8 @@ class StartPipelineSettings:
     processing_max_runtime: int
     training_max_runtime: int
     use_spot: bool
+    raw_data_bucket: str  # the only bucket whose uploads start runs
+    job_name_prefix: str
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> StartPipelineSettings:
@@ -31,6 +43,8 @@ class StartPipelineSettings:
             processing_max_runtime=whole_number(env, "PROCESSING_MAX_RUNTIME"),
             training_max_runtime=whole_number(env, "TRAINING_MAX_RUNTIME"),
             use_spot=flag(env, "USE_SPOT_TRAINING", default=True),  # read as start_job's JobSettings reads it
+            raw_data_bucket=required(env, "RAW_DATA_BUCKET"),
+            job_name_prefix=job_name_prefix(env),
         )
 
     def execution_arn(self, name: str) -> str:
@@ -41,10 +55,37 @@ class StartPipelineSettings:
 @dataclass(frozen=True)
 class ValidateDatasetSettings:
     artifacts_bucket: str
+    max_age_days: float  # freshness: the newest timestamp may be at most this old (the stage's DatasetMaxAgeDays)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> ValidateDatasetSettings:
-        return cls(artifacts_bucket=required(environment(environ), "ARTIFACTS_BUCKET"))
+        env = environment(environ)
+        raw = required(env, "DATASET_MAX_AGE_DAYS")
+        try:
+            max_age_days = float(raw)
+        except ValueError:
+            raise SettingsError(f"DATASET_MAX_AGE_DAYS must be a number of days, got {raw!r}") from None
+        if not 0 < max_age_days < float("inf"):
+            raise SettingsError(f"DATASET_MAX_AGE_DAYS must be a positive number of days, got {raw!r}")
+        return cls(artifacts_bucket=required(env, "ARTIFACTS_BUCKET"), max_age_days=max_age_days)
+
+
+@dataclass(frozen=True)
+class FindEarlierRunSettings:
+    """What identifies a training besides the data: the code version and the hyperparameters start_job sends."""
+
+    artifacts_bucket: str
+    code_version: str
+    hyperparameters: Mapping[str, Any]
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> FindEarlierRunSettings:
+        env = environment(environ)
+        return cls(
+            artifacts_bucket=required(env, "ARTIFACTS_BUCKET"),
+            code_version=required(env, "CODE_VERSION"),
+            hyperparameters=hyperparameters_of(env),
+        )
 
 
 @dataclass(frozen=True)
@@ -111,7 +152,14 @@ class RegisterModelSettings:
 @dataclass(frozen=True)
 class RecordOutcomeSettings:
     notification_topic_arn: str
+    state_machine_arn: str  # a failed run's jobs are stopped only for a running execution of this state machine
+    job_name_prefix: str
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> RecordOutcomeSettings:
-        return cls(notification_topic_arn=required(environment(environ), "NOTIFICATION_TOPIC_ARN"))
+        env = environment(environ)
+        return cls(
+            notification_topic_arn=required(env, "NOTIFICATION_TOPIC_ARN"),
+            state_machine_arn=required(env, "STATE_MACHINE_ARN"),
+            job_name_prefix=job_name_prefix(env),
+        )

@@ -1,6 +1,7 @@
 """The validation step's S3 side: read the uploaded version and the dataset's reference profile, write the report
-beside the data and under the run, then snapshot the data for the run (and make its profile the new reference) or
-quarantine it with a reason. What is written is decided by `ingest.assess`.
+beside the data and under the run, then snapshot the data for the run (and keep its profile under the run as the
+candidate reference, which the run's outcome promotes: `aws.reference`) or quarantine it with a reason. What is
+written is decided by `ingest.assess`.
 
 Takes an S3 client and a clock, so tests hand in moto's and a fixed time.
 """
@@ -18,15 +19,22 @@ from ..ingest import ValidationOutcome, assess, copy_source, dataset_missing, ha
 from ..layout import RunLayout, reference_profile_key
 from ..run_input import DatasetRef
 from .client_errors import error_code
+from .reference import write_candidate
 
 
 def validate_upload(
-    s3: Any, dataset: DatasetRef, *, artifacts_bucket: str, run_id: str, now: datetime
+    s3: Any,
+    dataset: DatasetRef,
+    *,
+    artifacts_bucket: str,
+    run_id: str,
+    now: datetime,
+    max_age_days: float | None = None,
 ) -> ValidationOutcome:
     body = read_version(s3, dataset)
     layout = RunLayout(artifacts_bucket, run_id)
     reference = read_reference(s3, artifacts_bucket, dataset.dataset) if has_contract(dataset) else None
-    assessment = assess(body, dataset, reference=reference, run_id=run_id, now=now)
+    assessment = assess(body, dataset, reference=reference, run_id=run_id, now=now, max_age_days=max_age_days)
     text = assessment.report_json()
     s3.put_object(Bucket=dataset.bucket, Key=dataset.report_key, Body=text, ContentType="application/json")
     s3.put_object(Bucket=artifacts_bucket, Key=layout.quality_key, Body=text, ContentType="application/json")
@@ -37,13 +45,8 @@ def validate_upload(
         s3.copy_object(
             Bucket=artifacts_bucket, Key=snapshot_key, CopySource=copy_source(dataset), MetadataDirective="COPY"
         )
-        # Accepted: this dataset is the baseline the next one is compared with.
-        s3.put_object(
-            Bucket=artifacts_bucket,
-            Key=reference_profile_key(dataset.dataset),
-            Body=assessment.report.profile.to_json().encode("utf-8"),
-            ContentType="application/json",
-        )
+        # Accepted: its profile becomes the baseline only if the run registers a model (record_outcome promotes it).
+        write_candidate(s3, artifacts_bucket, run_id, assessment.report.profile)
         return assessment.outcome(
             layout, report_uri, dataset_uri=f"s3://{artifacts_bucket}/{snapshot_key}", quarantine_uri=None
         )

@@ -1,5 +1,5 @@
 """The end of a run, on AWS: the inputs of its report (quality report, evaluation, curve images) read from S3, and
-the SageMaker jobs a failed run left running stopped."""
+the SageMaker jobs a failed run left running stopped (only its own, once its execution is confirmed)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..jobs import NotThisRun, is_run_job_name, job_prefix_of_running_execution
 from ..layout import RunLayout
 from ..s3_uri import parse_s3_uri
 from .client_errors import error_code
@@ -41,24 +42,57 @@ def report_inputs(s3: Any, record: Mapping[str, Any], bucket: str) -> tuple[Any,
     return quality, evaluation, images
 
 
+def stop_failed_run_jobs(
+    sagemaker: Any,
+    sfn: Any,
+    *,
+    execution_arn: str,
+    run_id: str,
+    claimed_prefix: str | None,
+    stack_prefix: str,
+    state_machine_arn: str,
+) -> list[str]:
+    """Stop the jobs of a failed run, once its execution is confirmed: a running execution of this stack's state
+    machine whose input names this run (a made-up payload must not stop anyone's jobs). `NotThisRun` otherwise."""
+    executions = state_machine_arn.replace(":stateMachine:", ":execution:") + ":"
+    if not execution_arn.startswith(executions):
+        raise NotThisRun(f"{execution_arn!r} is not an execution of {state_machine_arn}")
+    try:
+        execution = sfn.describe_execution(executionArn=execution_arn)
+    except ClientError as error:
+        if error_code(error) in ("ExecutionDoesNotExist", "InvalidArn"):
+            raise NotThisRun(f"no execution {execution_arn}: {error_code(error)}") from None
+        raise
+    prefix = job_prefix_of_running_execution(
+        execution, run_id=run_id, claimed_prefix=claimed_prefix, stack_prefix=stack_prefix
+    )
+    return stop_run_jobs(sagemaker, prefix)
+
+
 def stop_run_jobs(sagemaker: Any, job_prefix: str) -> list[str]:
     """Stop the SageMaker jobs a failed run leaves running (a waiting task that timed out does not stop its job, and
-    a GPU instance left training costs money for nothing). Returns the names of the jobs asked to stop."""
+    a GPU instance left training costs money for nothing): exactly the run's names (`jobs.job_name`), not every job
+    whose name contains the prefix. Returns the names of the jobs asked to stop."""
     stopped: list[str] = []
     for kind in ("training", "processing"):
         lister = getattr(sagemaker, f"list_{kind}_jobs")
         stopper = getattr(sagemaker, f"stop_{kind}_job")
-        summaries = lister(NameContains=job_prefix, StatusEquals="InProgress", MaxResults=100)
-        for summary in summaries[f"{kind.capitalize()}JobSummaries"]:
-            name = summary[f"{kind.capitalize()}JobName"]
-            if not name.startswith(job_prefix + "-"):
-                continue
-            try:
-                stopper(**{f"{kind.capitalize()}JobName": name})
-            except ClientError as error:
-                # it ended between the listing and the stop: nothing left to do
-                if error_code(error) != "ValidationException":
-                    raise
-                continue
-            stopped.append(name)
+        request: dict[str, Any] = {"NameContains": job_prefix, "StatusEquals": "InProgress", "MaxResults": 100}
+        while True:
+            page = lister(**request)
+            for summary in page[f"{kind.capitalize()}JobSummaries"]:
+                name = summary[f"{kind.capitalize()}JobName"]
+                if not is_run_job_name(job_prefix, name):
+                    continue
+                try:
+                    stopper(**{f"{kind.capitalize()}JobName": name})
+                except ClientError as error:
+                    # it ended between the listing and the stop: nothing left to do
+                    if error_code(error) != "ValidationException":
+                        raise
+                    continue
+                stopped.append(name)
+            if not page.get("NextToken"):
+                break
+            request["NextToken"] = page["NextToken"]
     return stopped

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ..layout import code_prefix
-from ..registry import RUN_ID_KEY
+from ..registry import RUN_ID_KEY, code_file_missing
+from .client_errors import error_code
 
 
 def latest_approved(sagemaker: Any, group_name: str) -> dict[str, Any] | None:
@@ -39,6 +42,21 @@ def package_of_run(sagemaker: Any, group_name: str, run_id: str, newest: int = 1
 
 
 def published_code_sha256(s3: Any, bucket: str, version: str) -> str:
-    """The SHA-256 of a published code version, from its manifest.json (`cd4ml model publish` writes it)."""
-    manifest = s3.get_object(Bucket=bucket, Key=f"{code_prefix(version)}manifest.json")
+    """The SHA-256 of a published code version, from its manifest.json (`cd4ml model publish` writes it), once its
+    sourcedir.tar.gz (what the registered model serves with) is known to be there; `ModelCodeMissing` naming the
+    file that is not."""
+    prefix = code_prefix(version)
+    try:
+        s3.head_object(Bucket=bucket, Key=f"{prefix}sourcedir.tar.gz")
+    except ClientError as error:
+        raise _missing(error, bucket, f"{prefix}sourcedir.tar.gz", version) from None
+    try:
+        manifest = s3.get_object(Bucket=bucket, Key=f"{prefix}manifest.json")
+    except ClientError as error:
+        raise _missing(error, bucket, f"{prefix}manifest.json", version) from None
     return str(json.loads(manifest["Body"].read())["sha256"])
+
+
+def _missing(error: ClientError, bucket: str, key: str, version: str) -> Exception:
+    """The named error for a missing code file, or the client error itself for any other failure."""
+    return code_file_missing(error_code(error), bucket, key, version) or error
