@@ -7,6 +7,7 @@ import boto3
 import pytest
 from cd4ml_shared.errors import ModelCodeMissing, NotificationFailed, UnsupportedImage
 from cd4ml_shared.images import image_problem
+from moto_world import create_token_table
 
 ARTIFACTS = "cd4ml-dev-artifactsbucket-example"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
@@ -104,12 +105,7 @@ TOKENS = "cd4ml-dev-TaskTokenTable"
 @pytest.fixture
 def start_job(aws, load_function):
     """StartJobFunction with the code published and a training image from another region than the jobs'."""
-    boto3.client("dynamodb").create_table(
-        TableName=TOKENS,
-        KeySchema=[{"AttributeName": "job_name", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "job_name", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_token_table(TOKENS)
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=ARTIFACTS)
     s3.put_object(Bucket=ARTIFACTS, Key="code/dev/sourcedir.tar.gz", Body=b"published")

@@ -3,9 +3,9 @@ unless the upload's metadata asks for a rerun; the digest is the one record_outc
 
 import json
 
-import boto3
 import pytest
 from cd4ml_shared.errors import InvalidPayload
+from moto_world import create_stack_buckets
 
 RAW = "cd4ml-dev-rawdatabucket-example"
 ARTIFACTS = "cd4ml-dev-artifactsbucket-example"
@@ -15,11 +15,7 @@ ENVIRONMENT = {"ARTIFACTS_BUCKET": ARTIFACTS, "CODE_VERSION": "abc123", "HYPERPA
 
 @pytest.fixture
 def s3(aws):
-    client = boto3.client("s3")
-    for bucket in (RAW, ARTIFACTS):
-        client.create_bucket(Bucket=bucket)
-    client.put_bucket_versioning(Bucket=RAW, VersioningConfiguration={"Status": "Enabled"})
-    return client
+    return create_stack_buckets(RAW, ARTIFACTS)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from moto_world import create_token_table
 
 TABLE = "cd4ml-dev-TaskTokenTable"
 TRAINING_JOB = "cd4ml-3cf9a8ac133a728a-train-0"
@@ -16,12 +17,7 @@ RUN_ID = "orders-2026-11-25-3cf9a8ac133a728a"
 @pytest.fixture
 def tokens(aws):
     """The token table with the Train task's token, as start_job stored it."""
-    boto3.client("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "job_name", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "job_name", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_token_table(TABLE)
     table = boto3.resource("dynamodb").Table(TABLE)
     table.put_item(
         Item={"job_name": TRAINING_JOB, "token": "token-1", "run_id": RUN_ID, "kind": "training", "expires_at": 1}

@@ -8,6 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from cd4ml_shared.errors import UnsupportedImage
+from moto_world import create_token_table
 
 ARTIFACTS = "cd4ml-dev-artifactsbucket-example"
 TABLE = "cd4ml-dev-TaskTokenTable"
@@ -35,12 +36,7 @@ def run(sample_event):
 @pytest.fixture
 def world(aws):
     """The token table and the artifacts bucket with the `dev` model code published."""
-    boto3.client("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "job_name", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "job_name", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_token_table(TABLE)
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=ARTIFACTS)
     s3.put_object(Bucket=ARTIFACTS, Key="code/dev/sourcedir.tar.gz", Body=b"published")

@@ -5,8 +5,8 @@ vanished version is DatasetMissing."""
 import json
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
+from moto_world import create_stack_buckets
 
 from cd4ml.data import Fault, generate_orders, write_dataset
 
@@ -31,11 +31,7 @@ def csv_of(tmp_path_factory):
 
 @pytest.fixture
 def s3(aws):
-    client = boto3.client("s3")
-    for bucket in (RAW, ARTIFACTS):
-        client.create_bucket(Bucket=bucket)
-    client.put_bucket_versioning(Bucket=RAW, VersioningConfiguration={"Status": "Enabled"})
-    return client
+    return create_stack_buckets(RAW, ARTIFACTS)
 
 
 @pytest.fixture
