@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import s3, sns, stepfunctions
+from .apigateway.gateway import HttpApiGateway
 from .aws import ACCOUNT_ID, DEFAULT_REGION, ClientFactory, local_environment
 from .clock import Clock, ManualClock
 from .cloudformation import DeployedStacks
@@ -164,6 +165,7 @@ class LocalCloud:
         self.scheduler = Scheduler(self.clock, self._fire_schedule)
         self.sagemaker_jobs = SageMakerJobs(self.context)
         self.sagemaker_endpoints = SageMakerEndpoints(self.context)
+        self.http_apis = HttpApiGateway(self.runtime.invoke, account_id=self.account_id, region=self.region)
         # Started in this order, closed in the reverse one: what produces work stops before what carries it.
         self._services = [
             self.runtime,
@@ -177,6 +179,7 @@ class LocalCloud:
             self.kinesis,
             self.sagemaker_jobs,
             self.sagemaker_endpoints,
+            self.http_apis,  # HTTP APIs on the local endpoint (apigateway/gateway.py)
             self.scheduler,
         ]
         for service in self._services:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import cloudformation
+from ..apigateway.urls import localise_urls
 from ..aws import ACCOUNT_ID, PARTITION
 from ..context import ServiceContext
 from ..errors import DeploymentError, TemplateError, UnsupportedResourceError
@@ -180,11 +181,15 @@ class Deployer:
             if progress:
                 progress(f"{kind:<36} {logical_id:<40} {deployed.physical_id} ({(time.perf_counter() - started):.2f}s)")
         outputs = []
+        http_apis = [r.physical_id for r in self.stack.by_type("AWS::ApiGatewayV2::Api")]
         for name, output in self.template.outputs.items():
             condition = output.get("Condition")
             if condition and not self.resolver.condition(condition):
                 continue
-            self.stack.outputs[name] = self.resolver.resolve(output.get("Value"))
+            # an HTTP API's execute-api URL becomes the local URL that serves it (apigateway/urls.py)
+            self.stack.outputs[name] = localise_urls(
+                self.resolver.resolve(output.get("Value")), self.clients.endpoint_url, http_apis
+            )
             export = self.resolver.resolve(output.get("Export", {})).get("Name")
             description = self.resolver.resolve(output.get("Description"))
             outputs.append(
