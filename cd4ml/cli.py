@@ -262,6 +262,48 @@ def _model_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _registry(args: argparse.Namespace) -> int:
+    """`cd4ml model list | approve | reject`: the group from --group or the stack's output, as in `sam deploy`'s
+    stage (samconfig.toml's --config-env); a refusal exits 2 with its reason."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from . import model_registry as registry
+
+    try:
+        region, stack = args.region, None
+        if not args.group or not region:
+            path = Path(args.config_file or DEFAULT_FILE)
+            if args.config_file and not path.is_file():
+                raise SamConfigError(f"{path}: no such SAM configuration file")
+            config = read_deploy_config(path, args.config_env)
+            stack = args.stack_name or config.stack_name or "cd4ml"
+            region = region or config.region
+        session = boto3.session.Session(region_name=region or boto3.session.Session().region_name or DEFAULT_REGION)
+
+        def client(service: str) -> Any:
+            return session.client(service, endpoint_url=args.endpoint_url)
+
+        group, endpoint = args.group, getattr(args, "endpoint_name", None)
+        if stack is not None and not group:
+            outputs = registry.stack_outputs(client("cloudformation"), stack)
+            group, endpoint = registry.group_of_stack(outputs, stack), endpoint or registry.endpoint_of_stack(outputs)
+        if args.model_command == "list":
+            found = registry.listing(client("sagemaker"), group, endpoint)
+            print(registry.listing_json(found) if args.json else registry.listing_table(found))
+            return 0
+        decision: registry.Decision = "Approved" if args.model_command == "approve" else "Rejected"
+        outcome = registry.decide(client("sagemaker"), client("sts"), group, args.target, decision, args.reason)
+        print(registry.outcome_text(outcome, group))
+        return 0
+    except (registry.RegistryRefusal, SamConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cd4ml", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the local cloud does")
@@ -349,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument("--out", type=_dataset_path, required=True, help="output file: .csv or .parquet")
     generate.set_defaults(run=_data_generate)
 
-    model = commands.add_parser("model", help="the model code that SageMaker jobs run")
+    model = commands.add_parser("model", help="the model code that SageMaker jobs run, and the registered versions")
     model_commands = model.add_subparsers(dest="model_command", required=True)
     publish = model_commands.add_parser(
         "publish", help="upload model/ and the shared package to s3://BUCKET/code/VERSION/ (before the first run)"
@@ -358,6 +400,26 @@ def main(argv: list[str] | None = None) -> int:
     publish.add_argument("--version", required=True, help="the stack's ModelCodeVersion parameter (CI: git commit)")
     publish.add_argument("--endpoint-url", help="an S3 endpoint other than AWS's (the local cloud's)")
     publish.set_defaults(run=_model_publish)
+
+    def registry_options(sub: argparse.ArgumentParser) -> None:
+        where = sub.add_mutually_exclusive_group()
+        where.add_argument("--group", help="the model package group (default: the stack's ModelPackageGroupName)")
+        where.add_argument("--stack-name", help="the stack (default: samconfig.toml's stack_name for --config-env)")
+        sub.add_argument("--config-env", default="dev", help="the samconfig.toml environment (default: dev)")
+        sub.add_argument("--config-file", help="the SAM configuration file (default: ./samconfig.toml)")
+        sub.add_argument("--region", help="the region (default: samconfig's, else the AWS configuration's)")
+        sub.add_argument("--endpoint-url", help="an AWS endpoint other than AWS's (the local cloud's)")
+        sub.set_defaults(run=_registry)
+
+    listing = model_commands.add_parser("list", help="the group's versions: status, metrics, run, what serves")
+    registry_options(listing)
+    listing.add_argument("--endpoint-name", help="confirm what serves on this endpoint (default: the stack's)")
+    listing.add_argument("--json", action="store_true", help="JSON for machines instead of the table")
+    for verb, effect in (("approve", "approve a version (starts its deployment)"), ("reject", "reject a version")):
+        decide = model_commands.add_parser(verb, help=effect)
+        registry_options(decide)
+        decide.add_argument("target", metavar="VERSION|ARN", help="a version number of the group, or its ARN")
+        decide.add_argument("--reason", help="why, recorded with who in ApprovalDescription (required to reject)")
 
     args = parser.parse_args(argv)
     logging.basicConfig(

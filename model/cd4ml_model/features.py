@@ -4,9 +4,12 @@ Everything is vectorised over numpy and pyarrow (no per-row Python), so a millio
 set is fixed by the dataset contract (one column per declared category), whatever values the data happens to hold,
 so that every dataset gives the model the same columns in the same order.
 
-Rolling per-customer features only look at orders placed strictly before the current one, at whole-second
-resolution: orders of one customer within the same second do not see each other (no leakage from the future, at
-the price of ignoring a rare same-second predecessor).
+The features are defined once, in `cd4ml_shared.online_features` (names and order, plain conversions, categories,
+windows and the history cap), which the `decide` function uses for one order at a time; this module is the
+vectorised computation of that definition. Rolling per-customer features only look at orders placed strictly
+before the current one, at whole-second resolution: orders of one customer within the same second do not see each
+other (no leakage from the future, at the price of ignoring a rare same-second predecessor), and at most the
+customer's latest `MAX_HISTORY_ORDERS` earlier orders count.
 """
 
 from __future__ import annotations
@@ -26,6 +29,22 @@ import pyarrow.compute as pc
 from cd4ml_shared.contract import ORDERS, Column, DatasetContract
 from cd4ml_shared.data_quality import DataQualityError, read_table
 from cd4ml_shared.layout import DATA_SUFFIXES, data_format
+from cd4ml_shared.online_features import (
+    AMOUNT,
+    CUSTOMER,
+    DAY_S,
+    EPOCH_WEEKDAY,
+    HOUR_S,
+    MAX_HISTORY_ORDERS,
+    PLAIN_FEATURES,
+    ROLLING_FEATURES,
+    TIMESTAMP,
+    WINDOW_24H_S,
+    WINDOW_30D_S,
+    PlainFeature,
+    category_columns,
+    feature_names,  # the job's callers (train, the tests) name it from here
+)
 
 from cd4ml_model.files import PROCESSING_FAILURE_FILE, ModelJobError, report_failure, write_json, write_parquet
 
@@ -35,30 +54,8 @@ IntArray = np.ndarray[Any, np.dtype[np.int64]]
 LABEL = ORDERS.label.name
 SPLITS = ("train", "validation", "test")
 
-_DAY_S = 86_400
-_HOUR_S = 3_600
-_WINDOW_30D_S = 30 * _DAY_S
-_WINDOW_24H_S = _DAY_S
-_EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday; Monday is 0, as in datetime.weekday()
 _US = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-# The contract's columns, by meaning: the job fails at import if the contract stops declaring one of them.
-_CUSTOMER = ORDERS.by_role("entity")[0].name
-_TIMESTAMP = ORDERS.timestamp.name
-_AMOUNT = "order_amount"
-_NUMERIC = ("account_tenure_days", "num_items", "shipping_distance_km")
-_FLAG = "billing_shipping_match"
-for _name in (_AMOUNT, *_NUMERIC, _FLAG):
-    ORDERS.column(_name)
-
-ROLLING_FEATURES = (
-    "customer_orders_24h",
-    "customer_orders_30d",
-    "customer_amount_30d",
-    "amount_to_customer_mean_30d",
-    "seconds_since_previous_order",
-)
 
 
 class InputFileError(ModelJobError):
@@ -71,17 +68,6 @@ class FeatureInputError(ModelJobError):
 
 class SplitError(ModelJobError):
     """The fractions do not describe three splits, or a split is empty or has no positive label."""
-
-
-def category_columns(contract: DatasetContract = ORDERS) -> list[Column]:
-    return [c for c in contract.columns if c.dtype == "category" and c.role == "feature"]
-
-
-def feature_names(contract: DatasetContract = ORDERS) -> list[str]:
-    """The model's feature columns, in order; one-hot columns are named `<column>=<category>`."""
-    base = [_AMOUNT, "log1p_order_amount", *_NUMERIC, _FLAG, "hour_of_day", "day_of_week"]
-    one_hot = [f"{c.name}={value}" for c in category_columns(contract) for value in c.categories or ()]
-    return [*base, *ROLLING_FEATURES, *one_hot]
 
 
 # ---- reading columns --------------------------------------------------------------------------------------------
@@ -108,7 +94,7 @@ def _floats(table: pa.Table, name: str, *, nullable: bool = False) -> FloatArray
     return values
 
 
-def epoch_microseconds(timestamps: pa.Array | pa.ChunkedArray, name: str = _TIMESTAMP) -> IntArray:
+def epoch_microseconds(timestamps: pa.Array | pa.ChunkedArray, name: str = TIMESTAMP) -> IntArray:
     """Timestamps as int64 microseconds since the epoch, UTC (a timestamp without a zone is taken as UTC)."""
     array = timestamps.combine_chunks() if isinstance(timestamps, pa.ChunkedArray) else timestamps
     if not pa.types.is_timestamp(array.type):
@@ -143,37 +129,55 @@ def _one_hot(table: pa.Table, column: Column) -> tuple[dict[str, FloatArray], in
 
 
 # ---- rolling customer features ----------------------------------------------------------------------------------
+def _prefix_sums(values: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Running totals (from 0) and their rounding errors, so that a window's total is exact to about 1e-16.
+
+    A plain running total over a million orders grows to about 1e8, and the difference of two such totals keeps
+    only about 1e-8 of a small window's relative precision; the online path sums each window directly. `cumsum`
+    adds in sequence, so each step's rounding error is recovered exactly (Knuth's TwoSum) and summed apart.
+    """
+    totals = np.cumsum(values)
+    before = np.concatenate(([0.0], totals[:-1]))
+    added = totals - before
+    errors = (before - (totals - added)) + (values - added)
+    return np.concatenate(([0.0], totals)), np.concatenate(([0.0], np.cumsum(errors)))
+
+
 def rolling_customer_features(customer: IntArray, epoch_s: IntArray, amount: FloatArray) -> dict[str, FloatArray]:
     """Each order's customer history from strictly earlier seconds: counts and totals in windows, time since the last.
 
     Rows are sorted by one int64 key, customer * (span + 30 days + 1) + seconds since the first order + 30 days, so
     a customer's orders are contiguous and in time order and no window reaches into the previous customer's block;
-    `searchsorted` finds where each window starts and where the strictly earlier orders end, and cumulative sums
-    give the totals in between.
+    `searchsorted` finds where each window starts and where the strictly earlier orders end, a window starts no
+    earlier than `MAX_HISTORY_ORDERS` orders before that end, and cumulative sums give the totals in between.
     """
     rows = len(customer)
     if rows == 0:
         return {name: np.empty(0) for name in ROLLING_FEATURES}
     first = int(epoch_s.min())
     span = int(epoch_s.max()) - first
-    block = span + _WINDOW_30D_S + 1
+    block = span + WINDOW_30D_S + 1
     customers = int(customer.max()) + 1
     if customers * block >= 2**62:
         raise FeatureInputError(
-            f"{customers:,} customers over {span / _DAY_S:,.0f} days overflow the int64 sort key; split the dataset"
+            f"{customers:,} customers over {span / DAY_S:,.0f} days overflow the int64 sort key; split the dataset"
         )
-    key = customer * block + (epoch_s - first + _WINDOW_30D_S)
+    key = customer * block + (epoch_s - first + WINDOW_30D_S)
     order = np.argsort(key, kind="stable")
     keys = key[order]
     earlier_end = np.searchsorted(keys, keys, side="left")  # first order of this customer in this second
-    start_30d = np.searchsorted(keys, keys - _WINDOW_30D_S, side="left")
-    start_24h = np.searchsorted(keys, keys - _WINDOW_24H_S, side="left")
+    # the window's start stays within the customer's block: keys - 30 days never reaches the previous customer
+    lowest = earlier_end - MAX_HISTORY_ORDERS
+    start_30d = np.maximum(np.searchsorted(keys, keys - WINDOW_30D_S, side="left"), lowest)
+    start_24h = np.maximum(np.searchsorted(keys, keys - WINDOW_24H_S, side="left"), lowest)
     customer_start = np.searchsorted(keys, customer[order] * block, side="left")
 
     sorted_amount = amount[order]
-    cumulative = np.concatenate(([0.0], np.cumsum(sorted_amount)))
+    cumulative, compensation = _prefix_sums(sorted_amount)
     count_30d = (earlier_end - start_30d).astype(np.float64)
-    total_30d = cumulative[earlier_end] - cumulative[start_30d]
+    total_30d = (cumulative[earlier_end] - cumulative[start_30d]) + (
+        compensation[earlier_end] - compensation[start_30d]
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_30d = total_30d / count_30d
         ratio = np.where((count_30d > 0) & (mean_30d > 0), sorted_amount / mean_30d, np.nan)
@@ -198,6 +202,21 @@ def rolling_customer_features(customer: IntArray, epoch_s: IntArray, amount: Flo
 
 
 # ---- the feature table ------------------------------------------------------------------------------------------
+def _plain(feature: PlainFeature, table: pa.Table, epoch_s: IntArray, contract: DatasetContract) -> FloatArray:
+    """One of the order's own features, for every row: `online_features.PlainFeature` says what each transform is."""
+    if feature.transform == "hour_of_day":
+        return ((epoch_s // HOUR_S) % 24).astype(np.float64)
+    if feature.transform == "day_of_week":
+        return ((epoch_s // DAY_S + EPOCH_WEEKDAY) % 7).astype(np.float64)
+    values = _floats(table, feature.column, nullable=contract.column(feature.column).nullable)
+    if feature.transform == "value":
+        return values
+    if feature.transform == "log1p":
+        logs: FloatArray = np.log1p(np.maximum(values, 0.0))  # NaN stays NaN
+        return logs
+    raise FeatureInputError(f"feature {feature.name!r} has an unknown transform {feature.transform!r}")
+
+
 def _float32(values: FloatArray) -> pa.Array:
     data = np.ascontiguousarray(values, dtype=np.float32)
     # from the buffer: pa.array would import pandas where it is installed, a second of start-up
@@ -216,32 +235,35 @@ def labels(table: pa.Table, name: str = LABEL) -> IntArray:
     return values
 
 
-def build_features(table: pa.Table, contract: DatasetContract = ORDERS) -> tuple[pa.Table, list[str]]:
-    """The label and the model's features (float32, NaN where unknown) of each order, in the input's row order."""
-    names = feature_names(contract)
-    epoch_s = np.floor_divide(epoch_microseconds(_column(table, _TIMESTAMP)), _US)
-    amount = _floats(table, _AMOUNT)
-    customer, _ = _codes(_column(table, _CUSTOMER), _CUSTOMER)
-    if (customer < 0).any():
-        raise FeatureInputError(f"column {_CUSTOMER!r} has {int((customer < 0).sum())} null value(s)")
+def feature_columns(table: pa.Table, contract: DatasetContract = ORDERS) -> dict[str, FloatArray]:
+    """Every feature of each order as float64 (NaN where unknown), in `feature_names()` order and input row order.
 
-    columns: dict[str, FloatArray] = {
-        _AMOUNT: amount,
-        "log1p_order_amount": np.log1p(np.maximum(amount, 0.0)),
-        **{name: _floats(table, name, nullable=contract.column(name).nullable) for name in _NUMERIC},
-        _FLAG: _floats(table, _FLAG),
-        "hour_of_day": ((epoch_s // _HOUR_S) % 24).astype(np.float64),
-        "day_of_week": ((epoch_s // _DAY_S + _EPOCH_WEEKDAY) % 7).astype(np.float64),
-        **rolling_customer_features(customer, epoch_s, amount),
-    }
+    The float64 values are what `online_features.features_for` computes for one order (the parity test compares
+    them); the job writes them as float32, the precision XGBoost uses anyway.
+    """
+    epoch_s = np.floor_divide(epoch_microseconds(_column(table, TIMESTAMP)), _US)
+    amount = _floats(table, AMOUNT)
+    customer, _ = _codes(_column(table, CUSTOMER), CUSTOMER)
+    if (customer < 0).any():
+        raise FeatureInputError(f"column {CUSTOMER!r} has {int((customer < 0).sum())} null value(s)")
+
+    columns = {feature.name: _plain(feature, table, epoch_s, contract) for feature in PLAIN_FEATURES}
+    columns.update(rolling_customer_features(customer, epoch_s, amount))
     for column in category_columns(contract):
         one_hot, unknown = _one_hot(table, column)
         if unknown:
             print(f"note: {unknown:,} row(s) of {column.name} hold no declared category (all its one-hot columns 0)")
         columns.update(one_hot)
+    return {name: columns[name] for name in feature_names(contract)}
+
+
+def build_features(table: pa.Table, contract: DatasetContract = ORDERS) -> tuple[pa.Table, list[str]]:
+    """The label and the model's features (float32, NaN where unknown) of each order, in the input's row order."""
+    columns = feature_columns(table, contract)
+    names = list(columns)
     label = np.ascontiguousarray(labels(table, contract.label.name), dtype=np.int64)
     arrays = [pa.Array.from_buffers(pa.int64(), len(label), [None, pa.py_buffer(label)])]
-    arrays += [_float32(columns[name]) for name in names]
+    arrays += [_float32(values) for values in columns.values()]
     return pa.Table.from_arrays(arrays, names=[contract.label.name, *names]), names
 
 
@@ -377,7 +399,7 @@ def _run(args: argparse.Namespace) -> int:
 
     split = split_by_time(
         features,
-        table.column(_TIMESTAMP),
+        table.column(TIMESTAMP),
         validation_fraction=args.validation_fraction,
         test_fraction=args.test_fraction,
     )

@@ -261,6 +261,7 @@ def test_model_package_carries_inference_spec_metrics_quality_report_and_lineage
     assert metadata["cd4ml:training_job_arn"] == "arn:train" and metadata["cd4ml:execution_arn"] == "arn:exec"
     assert request["ModelApprovalStatus"] == "PendingManualApproval"
     assert "pr_auc 0.4000" in request["ModelPackageDescription"]
+    assert metadata["metric:pr_auc"] == "0.4" and metadata["metric:auc"] == "0.9" and "metric:f1" not in metadata
 
 
 def test_lineage_values_over_the_metadata_limit_are_refused():

@@ -105,6 +105,9 @@ def registration_of(package: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+HEADLINE_METRICS = ("pr_auc", "auc", "f1")  # what a version's description and metadata name
+
+
 def model_package_request(
     *,
     group_name: str,
@@ -118,7 +121,10 @@ def model_package_request(
     lineage: Lineage,
     metrics: Mapping[str, float],
 ) -> dict[str, Any]:
-    headline = ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()) if k in ("pr_auc", "auc", "f1"))
+    headline_metrics = {k: v for k, v in sorted(metrics.items()) if k in HEADLINE_METRICS}
+    headline = ", ".join(f"{k} {v:.4f}" for k, v in headline_metrics.items())
+    # the headline metrics as metadata too, for `cd4ml model list` and the console (the description is prose)
+    metric_metadata = {f"metric:{k}": repr(float(v)) for k, v in headline_metrics.items()}
     return {
         "ModelPackageGroupName": group_name,
         "ModelPackageDescription": f"run {run_id}: {headline}"[:1024],
@@ -144,5 +150,5 @@ def model_package_request(
             "ModelDataQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": quality_report_uri}},
         },
         "ModelApprovalStatus": approval,
-        "CustomerMetadataProperties": lineage.metadata(),
+        "CustomerMetadataProperties": {**lineage.metadata(), **metric_metadata},
     }
