@@ -1,7 +1,9 @@
 """Evaluation processing job: scores the test split with the trained model and writes evaluation.json and plots.
 
 `evaluation.json` follows SageMaker's model-quality metrics format (`binary_classification_metrics`), so a model
-package or a pipeline condition can read it as it reads AWS's own; `roc.png` and `pr.png` go beside it.
+package or a pipeline condition can read it as it reads AWS's own; `roc.png` and `pr.png` go beside it, and
+`smoke.json`: a few test rows as endpoint request bodies with their scores, for the deployment's smoke test
+(`smoke_rows.py`).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from cd4ml_shared.smoke import SMOKE_FILE
 
 from cd4ml_model.artifacts import MODEL_ARCHIVE, TrainedModel, load_model_dir
 from cd4ml_model.files import PROCESSING_FAILURE_FILE, ModelJobError, read_parquet_folder, report_failure, write_json
 from cd4ml_model.metrics import MetricInputError, evaluate_scores
+from cd4ml_model.smoke_rows import smoke_document
 
 EVALUATION_FILE = "evaluation.json"
 ROC_PLOT = "roc.png"
@@ -89,7 +93,8 @@ def plot_curves(document: dict[str, Any], output_dir: Path) -> bool:
 
 
 def evaluate(model_dir: Path, test_dir: Path, output_dir: Path) -> dict[str, Any]:
-    """Score the test set, write evaluation.json and the plots, and return the evaluation document."""
+    """Score the test set, write evaluation.json, the plots and the smoke rows, and return the evaluation
+    document."""
     with tempfile.TemporaryDirectory(prefix="cd4ml-model-") as scratch:
         model = load_model_dir(extract_model(model_dir, Path(scratch)))
     table = read_parquet_folder(test_dir, "test")
@@ -102,6 +107,7 @@ def evaluate(model_dir: Path, test_dir: Path, output_dir: Path) -> dict[str, Any
         raise EvaluationInputError(f"cannot evaluate the test set in {test_dir}: {error}") from error
     output_dir.mkdir(parents=True, exist_ok=True)
     write_json(document, output_dir / EVALUATION_FILE)
+    write_json(smoke_document(labels, np.asarray(scores, dtype=np.float64), x, model.features), output_dir / SMOKE_FILE)
     plot_curves(document, output_dir)
     value = {name: m["value"] for name, m in document["binary_classification_metrics"].items() if "value" in m}
     print(

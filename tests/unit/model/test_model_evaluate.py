@@ -1,4 +1,5 @@
-"""The evaluation job and its metrics: SageMaker's model-quality format, the plots, and the single-class failure."""
+"""The evaluation job and its metrics: SageMaker's model-quality format, the plots, the single-class failure, and
+the smoke rows the deployment's smoke test sends to the new endpoint."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from cd4ml_model import evaluate, features, train
+from cd4ml_model.artifacts import load_model_dir
 from cd4ml_model.metrics import SingleClassError, best_f1_threshold, downsample_curve, evaluate_scores
+from cd4ml_model.smoke_rows import choose_rows
 
 from cd4ml.data.orders import generate_orders, write_dataset
 
@@ -145,3 +148,68 @@ def test_operating_point_is_the_threshold_with_the_highest_f1():
     point = best_f1_threshold([0, 0, 1, 0, 1, 1], [0.1, 0.2, 0.3, 0.4, 0.8, 0.9])
     # at 0.3: three of four flagged are fraud, all fraud flagged (F1 6/7); at 0.8 precision 1 but F1 only 0.8
     assert point == {"threshold": 0.3, "precision": 0.75, "recall": 1.0, "f1": pytest.approx(6 / 7)}
+
+
+# ---- smoke rows ---------------------------------------------------------------------------------------------------
+def serve(model_dir: Path, request: dict[str, str]) -> list[float]:
+    """What the endpoint answers for a smoke request: the real serving code end to end, read as the smoke test reads
+    it."""
+    from cd4ml_model.inference import input_fn, model_fn, output_fn, predict_fn
+    from cd4ml_shared.smoke import parse_scores
+
+    prediction = predict_fn(input_fn(request["body"], request["content_type"]), model_fn(str(model_dir)))
+    body, content_type = output_fn(prediction, request["accept"])
+    return parse_scores(body.encode(), content_type)
+
+
+def test_evaluation_writes_smoke_rows_the_serving_code_scores_exactly_as_it_did(trained, tmp_path, failure_file):
+    assert run(trained["archive"], trained["test"], tmp_path / "evaluation") == 0
+    smoke = json.loads((tmp_path / "evaluation" / "smoke.json").read_text())
+    model = load_model_dir(trained["model"])
+    labels, x = evaluate.labels_and_features(pq.read_table(trained["test"]), model)
+    scores = model.booster.inplace_predict(x)
+
+    rows = smoke["rows"]
+    assert smoke["format"] == "cd4ml.smoke/1" and smoke["features"] == model.features and len(rows) == 20
+    assert {r["label"] for r in rows} == {0, 1}
+    chosen = [r["test_row"] for r in rows]
+    assert int(np.argmax(scores)) in chosen and int(np.argmin(scores)) in chosen  # the extremes
+    assert [r["score"] for r in rows] == [float(scores[i]) for i in chosen]
+    assert [r["label"] for r in rows] == [int(labels[i]) for i in chosen]
+    assert [(q["content_type"], q["accept"]) for q in smoke["requests"]] == [
+        ("text/csv", "application/json"),
+        ("application/json", "application/json"),
+    ]
+    for request in smoke["requests"]:  # bit for bit: the bodies carry the float32 values the evaluation scored
+        assert serve(trained["model"], request) == [r["score"] for r in rows], request["content_type"]
+
+
+def test_the_smoke_rows_are_the_same_on_every_run(trained, tmp_path, failure_file):
+    assert run(trained["model"], trained["test"], tmp_path / "first") == 0
+    assert run(trained["archive"], trained["test"], tmp_path / "second") == 0
+    assert (tmp_path / "first" / "smoke.json").read_bytes() == (tmp_path / "second" / "smoke.json").read_bytes()
+
+
+def test_smoke_rows_take_both_ends_both_classes_and_a_missing_value_but_no_infinity():
+    labels = np.array([0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1], dtype=np.float64)
+    scores = np.array([0.5, 0.9, 0.2, 0.99, 0.3, 0.01, 0.6, 0.4, 0.45, 0.35, 0.55, 0.001])
+    x = np.arange(24, dtype=np.float32).reshape(12, 2)
+    x[4, 1] = np.nan
+    x[11, 0] = np.inf  # the lowest score, but JSON cannot carry it
+
+    chosen = choose_rows(labels, scores, x, count=5)
+
+    assert chosen == [0, 3, 4, 5, 6]  # highest 3, lowest usable 5, positive 6, negative 0, the missing value 4
+    assert choose_rows(labels, scores, x, count=50) == list(range(11))
+
+
+def test_a_missing_value_travels_as_an_empty_cell_and_a_null_and_comes_back_as_nan():
+    from cd4ml_model.inference import input_fn
+    from cd4ml_model.smoke_rows import csv_body, json_body
+
+    x = np.array([[0.1, np.nan], [3.0, 1e-7]], dtype=np.float32)
+
+    assert csv_body(x) == "0.10000000149011612,\n3.0,1.0000000116860974e-07\n"
+    for body, content_type in ((csv_body(x), "text/csv"), (json_body(x, ["a", "b"]), "application/json")):
+        parsed = input_fn(body, content_type).matrix(["a", "b"])
+        np.testing.assert_array_equal(parsed, x)  # NaN where NaN, the same float32 elsewhere

@@ -46,3 +46,13 @@ class NotificationFailed(PipelineError):
 
 class UnsupportedImage(PipelineError):
     """An image the run's jobs use cannot run them (not an ECR image, or in another region than the jobs)."""
+
+
+class SmokeTestFailed(PipelineError):
+    """A new endpoint's scores for the model's smoke rows differ from the evaluation's (or it errs or answers what
+    does not parse): the message names the worst row, expected and got. The deployment rolls back."""
+
+
+class SmokeTestUnavailable(PipelineError):
+    """The model package has no smoke rows to test with (a model evaluated before the evaluation job wrote them, or
+    no evaluation URI): the new endpoint cannot be checked, and the deployment treats that as a failure."""
