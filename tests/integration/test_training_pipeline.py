@@ -67,12 +67,14 @@ def notifications(cloud):
     sns.subscribe(TopicArn=cloud.physical_id("NotificationTopic"), Protocol="sqs", Endpoint=arn)
 
     def received(run_id: str) -> list[dict]:
-        """The messages about one run (others are dropped: each test asks about its own run)."""
+        """The pipeline's messages about one run (others are dropped: each test asks about its own run; a registered
+        model's deployment also names its run, and is tested in test_deployment.py)."""
         messages = []
         while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
             for message in batch:
                 body = json.loads(message["Body"])
-                if json.loads(body["Message"])["run_id"] == run_id:
+                sent = json.loads(body["Message"])
+                if sent["run_id"] == run_id and sent.get("kind") != "deployment":
                     messages.append(body)
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return messages

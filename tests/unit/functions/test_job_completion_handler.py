@@ -107,3 +107,57 @@ def test_a_transient_error_puts_the_token_back_and_fails_for_the_event_retry(app
 
     assert raised.value.response["Error"]["Code"] == "ServiceUnavailable"
     assert tokens.get_item(Key={"job_name": TRAINING_JOB})["Item"] == before
+
+
+ENDPOINT = "cd4ml-dev-fraud"
+
+
+@pytest.fixture
+def rollout(tokens):
+    """The Rollout task's token, as deploy_model stored it under the endpoint's name before UpdateEndpoint."""
+    tokens.put_item(Item={"job_name": ENDPOINT, "token": "token-d", "run_id": "deploy-v3", "kind": "endpoint"})
+    return tokens
+
+
+def test_an_endpoint_in_service_resumes_the_waiting_rollout_with_where_it_settled(
+    app, rollout, sent, sample_event, context
+):
+    result = app.handler(sample_event("sagemaker_endpoint_in_service.json"), context)
+
+    assert result == {"resumed": ENDPOINT, "status": "IN_SERVICE", "run_id": "deploy-v3"}
+    ((operation, params),) = sent
+    assert operation == "SendTaskSuccess" and params["taskToken"] == "token-d"
+    assert json.loads(params["output"]) == {
+        "endpoint_name": ENDPOINT,
+        "status": "IN_SERVICE",
+        "config_name": "cd4ml-dev-fraud-v3",
+        "failure_reason": "",
+    }
+    assert "Item" not in rollout.get_item(Key={"job_name": ENDPOINT})  # claimed once
+
+
+def test_a_rolled_back_update_also_resumes_the_rollout_so_the_next_step_can_judge_it(
+    app, rollout, sent, sample_event, context
+):
+    # AWS's silent rollback: IN_SERVICE again, on the old config (the Verify step turns it into DeploymentRolledBack)
+    event = sample_event("sagemaker_endpoint_in_service.json")
+    event["detail"].update(EndpointConfigName="cd4ml-dev-fraud-v2", FailureReason="")
+
+    app.handler(event, context)
+
+    ((operation, params),) = sent
+    assert operation == "SendTaskSuccess" and json.loads(params["output"])["config_name"] == "cd4ml-dev-fraud-v2"
+
+
+def test_an_endpoint_still_updating_keeps_the_rollout_waiting(app, rollout, sent, sample_event, context):
+    event = sample_event("sagemaker_endpoint_in_service.json")
+    event["detail"]["EndpointStatus"] = "UPDATING"
+
+    assert app.handler(event, context) == {"ignored": ENDPOINT, "why": "status UPDATING is not settled"}
+    assert sent == [] and "Item" in rollout.get_item(Key={"job_name": ENDPOINT})
+
+
+def test_an_endpoint_event_without_a_waiting_deployment_resumes_nothing(app, sent, sample_event, context):
+    result = app.handler(sample_event("sagemaker_endpoint_in_service.json"), context)
+
+    assert result["ignored"] == ENDPOINT and sent == []

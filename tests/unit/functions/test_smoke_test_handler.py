@@ -145,6 +145,15 @@ def test_an_endpoint_not_in_service_is_an_aws_error_not_a_verdict(app, package, 
     assert type(raised.value).__name__ == "ValidationError" and message in str(raised.value)
 
 
+def test_a_throttled_invoke_is_sagemaker_unavailable_which_the_state_machine_retries(app, package, endpoint, context):
+    endpoint.add_client_error("invoke_endpoint", service_error_code="ThrottlingException", service_message="slow")
+
+    with pytest.raises(Exception) as raised:
+        app.handler(event(package), context)
+
+    assert type(raised.value).__name__ == "SageMakerUnavailable" and "slow" in str(raised.value)
+
+
 def test_a_model_without_smoke_rows_is_smoke_test_unavailable(app, package, endpoint, context):
     boto3.client("s3").delete_object(Bucket=ARTIFACTS, Key=f"{RUN}/smoke.json")
 

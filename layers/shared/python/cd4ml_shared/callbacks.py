@@ -90,3 +90,27 @@ def failure_of(kind: str, status: str, detail: Mapping[str, Any]) -> tuple[str, 
     reason = detail.get("FailureReason") or detail.get("ExitMessage") or f"the {kind} job ended {status}"
     name = detail.get("TrainingJobName") or detail.get("ProcessingJobName")
     return error, json.dumps({"job_name": name, "status": status, "reason": reason})[:32000]
+
+
+# An endpoint's wait ends when it leaves Creating/Updating (the event spells statuses in capitals, as AWS does);
+# DELETING ends it too, as nobody will bring that endpoint to InService.
+ENDPOINT_DETAIL_TYPE = "SageMaker Endpoint State Change"
+ENDPOINT_SETTLED = frozenset({"IN_SERVICE", "FAILED", "DELETING"})
+
+
+def endpoint_of(detail: Mapping[str, Any]) -> tuple[str, str]:
+    """(name, status) of a `SageMaker Endpoint State Change`; `InvalidPayload` naming the missing field."""
+    where = "job_completion"
+    return field(detail, "EndpointName", "string", where=where), field(detail, "EndpointStatus", "string", where=where)
+
+
+def endpoint_output(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """What a waiting rollout receives: where the endpoint settled. It is always a success of the wait: the next
+    step (DescribeEndpoint against the requested config) judges, because a rolled-back update also settles
+    IN_SERVICE."""
+    return {
+        "endpoint_name": detail["EndpointName"],
+        "status": detail["EndpointStatus"],
+        "config_name": detail.get("EndpointConfigName"),
+        "failure_reason": detail.get("FailureReason") or "",
+    }

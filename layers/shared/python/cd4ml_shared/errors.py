@@ -56,3 +56,8 @@ class SmokeTestFailed(PipelineError):
 class SmokeTestUnavailable(PipelineError):
     """The model package has no smoke rows to test with (a model evaluated before the evaluation job wrote them, or
     no evaluation URI): the new endpoint cannot be checked, and the deployment treats that as a failure."""
+
+
+class SageMakerUnavailable(PipelineError):
+    """SageMaker throttled a call or was briefly unavailable (ThrottlingException, ServiceUnavailable, a model not
+    ready yet): the state machine retries the task with backoff, by this name."""

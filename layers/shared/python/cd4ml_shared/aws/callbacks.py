@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..callbacks import execution_gone, failure_of, success_output, token_item
+from ..callbacks import endpoint_output, execution_gone, failure_of, success_output, token_item
 from .client_errors import error_code
 
 
@@ -40,14 +40,33 @@ def resume_task(
     """Send a terminal job's result to its waiting task (success with the job's outputs, or failure with its reason).
     Returns None when sent, or the error code when the task is gone (the result is dropped). Any other error puts
     the claimed token back and propagates, so the event's retry can resume the task."""
+    if status == "Completed":
+        return _send(sfn, table, item, output=success_output(kind, detail))
+    error, cause = failure_of(kind, status, detail)
+    return _send(sfn, table, item, error=error, cause=cause)
+
+
+def resume_endpoint_wait(sfn: Any, table: Any, item: Mapping[str, Any], detail: Mapping[str, Any]) -> str | None:
+    """Send where an endpoint settled to the rollout task waiting on it (see `resume_task` for what is returned)."""
+    return _send(sfn, table, item, output=endpoint_output(detail))
+
+
+def _send(
+    sfn: Any,
+    table: Any,
+    item: Mapping[str, Any],
+    *,
+    output: Mapping[str, Any] | None = None,
+    error: str = "",
+    cause: str = "",
+) -> str | None:
     try:
-        if status == "Completed":
-            sfn.send_task_success(taskToken=item["token"], output=json.dumps(success_output(kind, detail)))
+        if output is not None:
+            sfn.send_task_success(taskToken=item["token"], output=json.dumps(output))
         else:
-            error, cause = failure_of(kind, status, detail)
             sfn.send_task_failure(taskToken=item["token"], error=error, cause=cause)
-    except ClientError as error:
-        code = error_code(error)
+    except ClientError as failed:
+        code = error_code(failed)
         if not execution_gone(code):
             put_back_token(table, item)
             raise

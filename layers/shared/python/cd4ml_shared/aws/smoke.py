@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..errors import SmokeTestFailed, SmokeTestUnavailable
+from ..errors import SageMakerUnavailable, SmokeTestFailed, SmokeTestUnavailable
 from ..registry import evaluation_uri_of
 from ..s3_uri import parse_s3_uri
 from ..smoke import (
@@ -22,7 +22,7 @@ from ..smoke import (
     smoke_rows_of,
     smoke_uri_of,
 )
-from .client_errors import error_code, error_message
+from .client_errors import error_code, error_message, is_transient
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 # InvokeEndpoint's InferenceId: 1 to 64 printable characters
@@ -63,7 +63,7 @@ def read_smoke_rows(s3: Any, uri: str) -> SmokeRows:
 
 def invoke_scores(runtime: Any, endpoint: str, request: SmokeRequest, inference_id: str) -> list[float]:
     """The endpoint's scores for one request. A model error (the container answered 4xx/5xx) fails the smoke test;
-    any other client error (throttling, an endpoint not InService) is raised as is, for the caller to retry."""
+    throttling or a brief outage is `SageMakerUnavailable` (retried); any other client error is raised as is."""
     try:
         answer = runtime.invoke_endpoint(
             EndpointName=endpoint,
@@ -78,6 +78,8 @@ def invoke_scores(runtime: Any, endpoint: str, request: SmokeRequest, inference_
                 f"smoke test of endpoint {endpoint} failed: the model erred on the {request.content_type} request of "
                 f"the smoke rows: {error_message(error)}"
             ) from None
+        if is_transient(error):  # retried by the state machine under this name
+            raise SageMakerUnavailable(f"smoke test of endpoint {endpoint}: {error}") from None
         raise
     return parse_scores(answer["Body"].read(), answer.get("ContentType") or request.accept)
 
