@@ -1,7 +1,8 @@
 """The steps of the deployment workflow (statemachines/deployment.asl.json), one `step` per task: the version's
 model and endpoint config, the endpoint as it is, the blue/green rollout (or the rollback) for a `.waitForTaskToken`
 task whose token is stored under the endpoint's name until its state-change event resumes it (job_completion), the
-check that the endpoint really serves the requested config, and the deployment's record and notification."""
+check that the endpoint really serves the requested config, the variant's auto scaling in prod, and the deployment's
+record and notification."""
 
 import json
 import os
@@ -13,6 +14,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
+from cd4ml_shared.autoscaling import AutoscalingSettings
+from cd4ml_shared.aws.autoscaling import register_autoscaling, release_for_update
 from cd4ml_shared.aws.callbacks import discard_token
 from cd4ml_shared.aws.client_errors import is_transient
 from cd4ml_shared.aws.deployment import (
@@ -44,7 +47,9 @@ sagemaker = boto3.client("sagemaker")
 s3 = boto3.client("s3")
 sns = boto3.client("sns")
 sfn = boto3.client("stepfunctions")
+autoscaling = boto3.client("application-autoscaling")
 SETTINGS = DeploymentSettings.from_environment()
+AUTOSCALING = AutoscalingSettings.from_environment()
 TOPIC_ARN = required(os.environ, "NOTIFICATION_TOPIC_ARN")
 tokens = boto3.resource("dynamodb").Table(required(os.environ, "TOKEN_TABLE"))
 # What every step receives: the starter's deployment (start_deployment) and what earlier steps added
@@ -89,7 +94,7 @@ def run_step(event: dict) -> dict:
             "deployment_config": deployment_config(SETTINGS) if state["exists"] else None,
         }
     if step == "rollout":
-        return wait_for(event, lambda: start_rollout(sagemaker, SETTINGS, deployment["config_name"]))
+        return wait_for(event, lambda: rollout(deployment))
     if step == "rollback":
         previous = field(event, "deployment.before.config_name", "string", where="deploy_model")
         return wait_for(event, lambda: start_rollback(sagemaker, SETTINGS.endpoint_name, previous))
@@ -99,6 +104,8 @@ def run_step(event: dict) -> dict:
         # after a rollback the config expected in service is the previous one
         expected = field(event, "expected_config", "string", where="deploy_model", optional=True)
         return verdict(describe_endpoint(sagemaker, SETTINGS.endpoint_name), expected or deployment["config_name"])
+    if step == "autoscale":
+        return register_autoscaling(autoscaling, AUTOSCALING)
     if step == "record":
         return record(event)
     raise InvalidPayload(f"deploy_model: unknown step {step!r}")
@@ -119,6 +126,21 @@ def wait_for(event: dict, start: Callable[[], dict]) -> dict:
         raise
     logger.info("endpoint moving", extra=started)
     return started
+
+
+def rollout(deployment: dict) -> dict:
+    """The rollout, after taking the variant out of auto scaling when the update changes its instance type (AWS
+    refuses that update otherwise; the Autoscale step registers the variant again once the version serves)."""
+    released = release_for_update(
+        autoscaling,
+        sagemaker,
+        AUTOSCALING,
+        serving_config=(deployment.get("before") or {}).get("config_name"),
+        instance_type=SETTINGS.instance_type,
+    )
+    if released:
+        logger.info("variant deregistered from auto scaling for an instance type change")
+    return {**start_rollout(sagemaker, SETTINGS, deployment["config_name"]), "autoscaling_released": released}
 
 
 def record(event: dict) -> dict:

@@ -18,6 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cd4ml_shared.aws.deployment import approved_versions, endpoint_state
+from cd4ml_shared.aws.executions import start_once
 from cd4ml_shared.deployment import (
     execution_name,
     refusal,
@@ -86,12 +87,11 @@ def start(change: EventBridgeEvent, arn: str, version: int, name: str, rollback_
         "started_at": time.time(),
         "trigger": {"source": change.source, "detail_type": change.detail_type, "event_id": change.get_id},
     }
-    try:
-        started = sfn.start_execution(stateMachineArn=STATE_MACHINE_ARN, name=name, input=json.dumps(deployment))
-    except sfn.exceptions.ExecutionAlreadyExists:
+    execution_arn = start_once(sfn, STATE_MACHINE_ARN, name, json.dumps(deployment))
+    if execution_arn is None:  # the same version's event again: its deployment exists
         logger.info("deployment already exists", extra={"execution_name": name})
         metrics.add_metric(name="DuplicateApprovalEvents", unit=MetricUnit.Count, value=1)
         return {"started": False, "execution_name": name}
-    logger.info("deployment started", extra={"execution_name": name, "execution_arn": started["executionArn"]})
+    logger.info("deployment started", extra={"execution_name": name, "execution_arn": execution_arn})
     metrics.add_metric(name="DeploymentsStarted", unit=MetricUnit.Count, value=1)
-    return {"started": True, "execution_name": name, "execution_arn": started["executionArn"]}
+    return {"started": True, "execution_name": name, "execution_arn": execution_arn}

@@ -12,6 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cd4ml_shared.aws.executions import start_once
 from cd4ml_shared.callbacks import task_timeouts
 from cd4ml_shared.errors import NotADataset
 from cd4ml_shared.layout import is_dataset_key
@@ -56,18 +57,15 @@ def start(dataset: DatasetRef, event: EventBridgeEvent) -> dict:
         timeouts=TIMEOUTS,
         trigger={"source": event.source, "detail_type": event.detail_type, "event_id": event.get_id},
     )
-    try:
-        started = sfn.start_execution(
-            stateMachineArn=SETTINGS.state_machine_arn, name=name, input=run.model_dump_json()
-        )
-    except sfn.exceptions.ExecutionAlreadyExists:
+    execution_arn = start_once(sfn, SETTINGS.state_machine_arn, name, run.model_dump_json())
+    if execution_arn is None:
         # The same object version again (a duplicated or replayed event): its run exists, nothing to do.
         logger.info("run already exists", extra={"run_id": name, "dataset": dataset.uri})
         metrics.add_metric(name="DuplicateUploadEvents", unit=MetricUnit.Count, value=1)
         return {"run_id": name, "execution_arn": SETTINGS.execution_arn(name), "started": False}
     logger.info("run started", extra={"run_id": name, "dataset": dataset.uri, "version": dataset.version_id})
     metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=1)
-    return {"run_id": name, "execution_arn": started["executionArn"], "started": True}
+    return {"run_id": name, "execution_arn": execution_arn, "started": True}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)

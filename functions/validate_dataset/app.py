@@ -29,6 +29,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
         run_id=run.run_id,
         now=datetime.now(UTC),
         max_age_days=SETTINGS.max_age_days,
+        scoring=run.purpose == "scoring",
     )
     metrics.add_dimension(name="dataset", value=run.dataset.dataset)
     metrics.add_metric(

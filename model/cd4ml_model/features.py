@@ -1,5 +1,9 @@
 """Processing job: orders in, model features out, split by time into train, validation and test Parquet files.
 
+With `--mode scoring` (batch scoring) it writes the features of every order, unsplit and without needing a label:
+`features/features.csv` (no header, features.json order: the body a batch transform sends to the model) and
+`meta/order_ids.parquet` (the orders' keys in the same row order) with `meta/features.json`.
+
 Everything is vectorised over numpy and pyarrow (no per-row Python), so a million orders take seconds. The feature
 set is fixed by the dataset contract (one column per declared category), whatever values the data happens to hold,
 so that every dataset gives the model the same columns in the same order.
@@ -26,7 +30,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from cd4ml_shared.contract import ORDERS, Column, DatasetContract
+from cd4ml_shared.contract import ORDERS, Column, DatasetContract, scoring_contract
 from cd4ml_shared.data_quality import DataQualityError, read_table
 from cd4ml_shared.layout import DATA_SUFFIXES, data_format
 from cd4ml_shared.online_features import (
@@ -46,7 +50,14 @@ from cd4ml_shared.online_features import (
     feature_names,  # the job's callers (train, the tests) name it from here
 )
 
-from cd4ml_model.files import PROCESSING_FAILURE_FILE, ModelJobError, report_failure, write_json, write_parquet
+from cd4ml_model.files import (
+    PROCESSING_FAILURE_FILE,
+    ModelJobError,
+    report_failure,
+    write_bytes_atomically,
+    write_json,
+    write_parquet,
+)
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -372,6 +383,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output-dir", default="/opt/ml/processing/output")
     parser.add_argument("--validation-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
+    parser.add_argument("--mode", choices=("training", "scoring"), default="training")
     return parser.parse_args(argv)
 
 
@@ -379,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Read the orders file, build the features, split by time and write the three Parquet files and meta."""
     args = _arguments(argv)
     try:
-        return _run(args)
+        return _run_scoring(args) if args.mode == "scoring" else _run(args)
     except (ModelJobError, DataQualityError) as error:
         return report_failure(str(error), PROCESSING_FAILURE_FILE)
 
@@ -422,4 +434,34 @@ def _run(args: argparse.Namespace) -> int:
         output / "meta" / "features.json",
     )
     print(f"wrote {output} in {time.perf_counter() - started:.1f}s", flush=True)
+    return 0
+
+
+def scoring_features(table: pa.Table, contract: DatasetContract = ORDERS) -> tuple[pa.Table, list[str]]:
+    """The model's features (float32, null where unknown) of each order in input row order, without a label: the
+    same values `build_features` gives the training splits. Null rather than NaN, so that the CSV cell is empty,
+    which the inference handler reads as missing."""
+    columns = feature_columns(table, contract)
+    arrays = [pc.if_else(pc.is_nan(array), None, array) for array in map(_float32, columns.values())]
+    return pa.Table.from_arrays(arrays, names=list(columns)), list(columns)
+
+
+def _run_scoring(args: argparse.Namespace) -> int:
+    import pyarrow.csv as pa_csv
+
+    started = time.perf_counter()
+    path = find_data_file(args.input_dir)
+    contract = scoring_contract(ORDERS)
+    fmt, compression = data_format(path.name) or ("csv", None)
+    table = read_table(path.read_bytes(), fmt, contract=contract, compression=compression)
+    features, names = scoring_features(table, contract)
+    output = Path(args.output_dir)
+    # through bytes, not a path: pyarrow opens paths natively, past the local cloud's /opt/ml redirection
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(features, sink, write_options=pa_csv.WriteOptions(include_header=False))
+    write_bytes_atomically(sink.getvalue().to_pybytes(), output / "features" / "features.csv")
+    key = contract.key.name
+    write_parquet(pa.table({key: _column(table, key)}), output / "meta" / "order_ids.parquet")
+    write_json({"features": names, "key": key, "rows": table.num_rows}, output / "meta" / "features.json")
+    print(f"wrote features of {table.num_rows:,} orders to score in {time.perf_counter() - started:.1f}s", flush=True)
     return 0

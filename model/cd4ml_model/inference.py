@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -126,10 +127,43 @@ def _csv_cell(cell: str, line: int) -> float:
         raise InvalidRequest(f"CSV line {line}: {cell!r} is not a number (feature values only, no header)") from None
 
 
+# A CSV body of plain numbers and empty cells (what batch transform and the decide function send): pyarrow's reader
+# parses it in C, about 5x faster than a float() per cell, to the same float64 values (both round correctly).
+# Anything else (signs of text, quotes, spaces, ragged rows) takes the row-by-row path and its precise errors.
+_PLAIN_NUMBERS = re.compile(r"[0-9eE+\-.,\r\n]*")
+
+
 def _csv_batch(text: str) -> Batch:
+    if _PLAIN_NUMBERS.fullmatch(text):
+        fast = _plain_csv_rows(text)
+        if fast is not None:
+            return Batch(rows=fast)
     reader = csv.reader(io.StringIO(text))
     values = [[_csv_cell(cell, number) for cell in row] for number, row in enumerate(reader, start=1) if row]
     return Batch(rows=_rows(values))
+
+
+def _plain_csv_rows(text: str) -> np.ndarray[Any, np.dtype[np.float32]] | None:
+    """The rows of a CSV of plain numbers (an empty cell is NaN) read by pyarrow; None when pyarrow is not there or
+    does not read it (the caller's row-by-row path then says what is wrong)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pa_csv
+    except ImportError:  # an image without pyarrow: the row-by-row path
+        return None
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(text.encode("ascii")),
+            read_options=pa_csv.ReadOptions(autogenerate_column_names=True),
+            convert_options=pa_csv.ConvertOptions(null_values=[""], strings_can_be_null=False),
+        )
+        columns = [pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False) for column in table.columns]
+    except (pa.ArrowException, ValueError, TypeError):
+        return None
+    if not columns:
+        return np.empty((0, 0), dtype=np.float32)
+    return np.column_stack(columns).astype(np.float32)
 
 
 def model_fn(model_dir: str) -> TrainedModel:

@@ -1,4 +1,5 @@
-"""The main job (`make demo`) runs the project's template on the local cloud from upload to registered model."""
+"""The main job (`make demo`) runs the project's template on the local cloud from upload to a registered model
+serving on its endpoint."""
 
 import io
 import json
@@ -12,7 +13,7 @@ from cd4ml.samconfig import stage_parameters
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_trains_gates_and_registers_a_model_and_quarantines_a_stale_dataset(root, tmp_path):
+def test_demo_trains_gates_registers_and_deploys_a_model_and_quarantines_a_stale_dataset(root, tmp_path):
     out = io.StringIO()
 
     assert run(root / "template.yaml", out=out, output_dir=tmp_path) == 0
@@ -24,6 +25,14 @@ def test_demo_trains_gates_and_registers_a_model_and_quarantines_a_stale_dataset
     assert "approval: Approved" in text  # the dev stage approves automatically
     assert re.search(r"metrics \(test set\): pr_auc 0\.\d{4}, auc 0\.\d{4}", text)
     assert "gate:     passed" in text
+    # the deployment the approval started, followed to an endpoint that scores a test row as the evaluation did
+    for state in ("CreateModel", "CreateEndpointConfig", "Rollout", "Verify", "SmokeTest", "RecordSuccess"):
+        assert re.search(rf"\d+\.\ds  {state}\b", text), f"no progress line for deployment state {state}"
+    assert re.search(r"deployment deploy-v1 ended SUCCEEDED in \d+\.\ds", text)
+    assert "endpoint cd4ml-dev-fraud: InService on cd4ml-dev-fraud-v1" in text
+    scored = re.search(r"InvokeEndpoint of test row \d+ \(label [01]\): score (0\.\d{6})", text)
+    evaluated = re.search(r"the evaluation scored it (0\.\d{6})", text)
+    assert scored and evaluated and scored.group(1) == evaluated.group(1)
     assert "quarantined: column.stale: 'account_tenure_days' is stuck at 54" in text
     (report,) = tmp_path.glob("*/report.html")
     html = report.read_text()

@@ -90,5 +90,5 @@ def test_each_kind_becomes_its_job_type_and_request():
 
 
 def test_an_unknown_kind_is_refused():
-    with pytest.raises(ValueError, match="unknown job kind 'predict' \\(features, train or evaluate\\)"):
+    with pytest.raises(ValueError, match="unknown job kind 'predict' \\(features, train, evaluate or scoring\\)"):
         request_for(SETTINGS, {"run_id": "r", "kind": "predict"}, "p")

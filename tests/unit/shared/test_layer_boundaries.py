@@ -17,7 +17,7 @@ PURE = sorted(f"cd4ml_shared.{m.name}" for m in pkgutil.iter_modules(cd4ml_share
 AWS_IO = sorted(f"cd4ml_shared.aws.{m.name}" for m in pkgutil.iter_modules(cd4ml_shared.aws.__path__))
 # The functions that validate a payload with a pydantic model (cd4ml_shared.run_input); the others must not pay
 # pydantic's import at cold start.
-PARSING = {"start_pipeline", "validate_dataset"}
+PARSING = {"start_pipeline", "validate_dataset", "start_scoring", "write_scores"}
 WATCHED = ("boto3", "botocore", "pydantic")
 
 

@@ -62,6 +62,12 @@ def job_of(detail_type: str, detail: Mapping[str, Any]) -> tuple[str, str, str]:
         name = field(detail, "ProcessingJobName", "string", where=where)
         status = field(detail, "ProcessingJobStatus", "string", where=where)
         return "processing", name, status
+    if detail_type == "SageMaker Transform Job State Change":
+        name = field(detail, "TransformJobName", "string", where=where)
+        status = field(detail, "TransformJobStatus", "string", where=where)
+        if status == "Completed":
+            field(detail, "TransformOutput.S3OutputPath", "string", where=where)
+        return "transform", name, status
     raise InvalidPayload(f"{where}: not a SageMaker job state change: detail-type {detail_type!r}")
 
 
@@ -76,6 +82,12 @@ def success_output(kind: str, detail: Mapping[str, Any]) -> dict[str, Any]:
             "hyperparameters": detail.get("HyperParameters") or {},
             "billable_seconds": detail.get("BillableTimeInSeconds"),
         }
+    if kind == "transform":
+        return {
+            "job_name": detail["TransformJobName"],
+            "job_arn": detail.get("TransformJobArn"),
+            "output_uri": detail["TransformOutput"]["S3OutputPath"],
+        }
     outputs = (detail.get("ProcessingOutputConfig") or {}).get("Outputs") or []
     return {
         "job_name": detail["ProcessingJobName"],
@@ -88,7 +100,7 @@ def failure_of(kind: str, status: str, detail: Mapping[str, Any]) -> tuple[str, 
     """(error, cause) for a job that failed or was stopped; the error is what the state machine's Catch sees."""
     error = f"SageMaker.{kind.capitalize()}Job{status}"
     reason = detail.get("FailureReason") or detail.get("ExitMessage") or f"the {kind} job ended {status}"
-    name = detail.get("TrainingJobName") or detail.get("ProcessingJobName")
+    name = detail.get("TrainingJobName") or detail.get("ProcessingJobName") or detail.get("TransformJobName")
     return error, json.dumps({"job_name": name, "status": status, "reason": reason})[:32000]
 
 

@@ -6,7 +6,7 @@ lists the columns. Plain dataclasses keep the Lambda's cold start free of heavie
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 ColumnType = Literal["string", "int", "float", "bool", "timestamp", "category"]
@@ -118,6 +118,13 @@ ORDERS = DatasetContract(
     label_min_rate=0.001,
     label_max_rate=0.2,
 )
+
+
+def scoring_contract(contract: DatasetContract) -> DatasetContract:
+    """The contract of orders to score: the same columns and checks without the label (a scoring file may carry it;
+    it is then a column outside the contract, a warning, and never read), and any number of rows from one."""
+    return replace(contract, columns=tuple(c for c in contract.columns if c.role != "label"), min_rows=1)
+
 
 # The contract of each dataset name (the <dataset> in datasets/<dataset>/<date>/<file>).
 CONTRACTS: dict[str, DatasetContract] = {ORDERS.name: ORDERS}

@@ -257,6 +257,7 @@ def deployment_record(
         "deployment_config": before.get("deployment_config"),
         "settled": deployment.get("rollout"),
         "smoke_test": deployment.get("smoke"),
+        "autoscaling": deployment.get("autoscaling"),  # prod: the variant's registration (the Autoscale step)
         "result": result,
         "error": dict(error) if error else None,
         "started_at": deployment["started_at"],

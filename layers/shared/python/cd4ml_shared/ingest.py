@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from .contract import CONTRACTS
+from .contract import CONTRACTS, scoring_contract
 from .data_quality import DataQualityError, QualityReport, read_table, validate
 from .drift import Profile
 from .errors import DatasetMissing
@@ -102,10 +102,12 @@ def assess(
     run_id: str,
     now: datetime,
     max_age_days: float | None = None,
+    scoring: bool = False,
 ) -> Assessment:
     """The verdict on one upload. Never raises for what the bytes hold: a name of no dataset format, bytes that are
     no table and every data problem are a reason (`dataset.unsupported_format`, `dataset.unreadable`, finding codes).
-    `max_age_days` is the stage's freshness limit (the contract's when None)."""
+    `max_age_days` is the stage's freshness limit (the contract's when None). `scoring`: orders to score, checked
+    against `scoring_contract` (label optional, no label checks, any row count)."""
     sha256 = hashlib.sha256(body).hexdigest()
     contract = CONTRACTS.get(dataset.dataset)
     how = data_format(dataset.key)
@@ -118,6 +120,8 @@ def assess(
         reason = "dataset.unknown"
         summary = f"no contract for dataset {dataset.dataset!r} (known: {', '.join(sorted(CONTRACTS))})"
     else:
+        if scoring:
+            contract = scoring_contract(contract)
         if max_age_days is not None:
             contract = replace(contract, max_age_days=max_age_days)
         fmt, compression = how

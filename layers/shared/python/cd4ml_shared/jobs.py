@@ -13,8 +13,11 @@ from typing import Any, Literal, get_args
 from .environment import SettingsError, environment, flag, required, whole_number
 from .errors import JobQuotaExceeded, JobRequestRejected, JobThrottled, ModelCodeMissing, PipelineError
 from .layout import RunLayout, code_prefix
+from .payload import field as payload_field
 
-JobKind = Literal["features", "train", "evaluate"]  # a step of the run
+# a step of the run: a training run's three, or the features of a batch-scoring run's orders ("scoring"); a kind is
+# at most 8 letters, as "features" (MAX_JOB_NAME_PREFIX)
+JobKind = Literal["features", "train", "evaluate", "scoring"]
 JobType = Literal["processing", "training"]  # the SageMaker job that runs it
 
 # What the training script prints every round; the names become the job's FinalMetricDataList.
@@ -37,6 +40,7 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
 }
 CODE = "/opt/ml/processing/input/code"
 SPLITS = ("train", "validation", "test", "meta")
+SCORING_FEATURE_OUTPUTS = ("features", "meta")  # model/cd4ml_model/features.py --mode scoring
 OUTPUT = "/opt/ml/processing/output"
 
 
@@ -224,6 +228,21 @@ def features_request(settings: JobSettings, name: str, layout: RunLayout, datase
     )
 
 
+def scoring_features_request(settings: JobSettings, name: str, layout: RunLayout, dataset_uri: str) -> dict[str, Any]:
+    """The feature job in scoring mode: the features of every order of the scoring run's snapshot, unsplit and
+    without a label, as the transform's CSV input (`scoring/features/`) and the orders' keys (`scoring/meta/`)."""
+    request = _processing_request(
+        settings,
+        name,
+        layout.run_id,
+        "features.py",
+        [_s3_input("data", dataset_uri, "/opt/ml/processing/input/data")],
+        [_s3_output(part, f"{OUTPUT}/{part}", layout.uri(f"scoring/{part}/")) for part in SCORING_FEATURE_OUTPUTS],
+    )
+    request["AppSpecification"]["ContainerArguments"] = ["--mode", "scoring"]
+    return request
+
+
 def training_request(settings: JobSettings, name: str, layout: RunLayout) -> dict[str, Any]:
     """XGBoost in script mode on the framework image: `train.py` from the published sourcedir, managed spot with
     checkpoints under the run, and the metric definitions the gate and the console read."""
@@ -295,16 +314,19 @@ def _text(value: Any) -> str:
 
 def request_for(settings: JobSettings, event: Mapping[str, Any], name: str) -> tuple[JobType, dict[str, Any]]:
     """The SageMaker job type and Create*Job request for a start_job task's payload (its `kind`, `run_id` and the
-    URI the step reads: `dataset_uri` for features, `model_uri` for evaluation)."""
+    URI the step reads: `dataset_uri` for features and scoring, `model_uri` for evaluation)."""
     layout = RunLayout(settings.artifacts_bucket, event["run_id"])
     kind = event["kind"]
     if kind == "features":
         return "processing", features_request(settings, name, layout, event["dataset_uri"])
+    if kind == "scoring":
+        dataset_uri = payload_field(event, "dataset_uri", "string", where="start_job")
+        return "processing", scoring_features_request(settings, name, layout, dataset_uri)
     if kind == "train":
         return "training", training_request(settings, name, layout)
     if kind == "evaluate":
         return "processing", evaluation_request(settings, name, layout, event["model_uri"])
-    raise ValueError(f"unknown job kind {kind!r} (features, train or evaluate)")
+    raise ValueError(f"unknown job kind {kind!r} (features, train, evaluate or scoring)")
 
 
 THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})

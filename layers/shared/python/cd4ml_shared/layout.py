@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 DATASET_PREFIX = "datasets/"
+# Orders to score in batch (`scoring/<dataset>/<date>/<file>`): validated as a dataset, label optional.
+SCORING_PREFIX = "scoring/"
 QUARANTINE_PREFIX = "quarantine/"
 # What the validation writes beside an upload (`<file>.quality.json`): never a dataset, or each report would start
 # the run that writes the next one. Case-sensitive, as the template's EventBridge rule is.
@@ -28,6 +30,11 @@ def is_dataset_key(key: str) -> bool:
     """Every object under datasets/ is an upload to validate (one of an unsupported format is quarantined with the
     reason), except the validation's own reports and the zero-byte "folders" the S3 console creates."""
     return key.startswith(DATASET_PREFIX) and not is_report_key(key) and not key.endswith("/")
+
+
+def is_scoring_key(key: str) -> bool:
+    """Every object under scoring/ is a file to score, except the validation's reports and console "folders"."""
+    return key.startswith(SCORING_PREFIX) and not is_report_key(key) and not key.endswith("/")
 
 
 def data_format(key: str) -> tuple[Literal["csv", "parquet"], Literal["gzip"] | None] | None:

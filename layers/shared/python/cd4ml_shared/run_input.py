@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .layout import DATASET_PREFIX, QUARANTINE_PREFIX, REPORT_SUFFIX
+from .layout import DATASET_PREFIX, QUARANTINE_PREFIX, REPORT_SUFFIX, SCORING_PREFIX
 
 
 class DatasetRef(BaseModel):
@@ -45,9 +45,10 @@ class DatasetRef(BaseModel):
 
     @property
     def dataset(self) -> str:
-        """`datasets/<dataset>/<date>/<file>` names the dataset (and so its contract); a flatter key uses its stem."""
+        """`datasets/<dataset>/<date>/<file>` (or `scoring/...`, orders to score) names the dataset (and so its
+        contract); a flatter key uses its stem."""
         parts = self.key.split("/")
-        if len(parts) >= 3 and parts[0] + "/" == DATASET_PREFIX:
+        if len(parts) >= 3 and parts[0] + "/" in (DATASET_PREFIX, SCORING_PREFIX):
             return parts[1]
         return PurePosixPath(self.key).stem
 
@@ -89,6 +90,8 @@ class RunInput(BaseModel):
     artifacts_bucket: str
     timeouts: Timeouts
     trigger: dict[str, Any] = Field(default_factory=dict)
+    # "scoring": the batch-scoring run validates with the label optional and leaves the reference alone
+    purpose: Literal["training", "scoring"] = "training"
 
 
 _NAME_UNSAFE = re.compile(r"[^0-9A-Za-z_-]+")

@@ -30,11 +30,17 @@ def validate_upload(
     run_id: str,
     now: datetime,
     max_age_days: float | None = None,
+    scoring: bool = False,
 ) -> ValidationOutcome:
+    """`scoring`: a batch-scoring run's orders, label optional (`ingest.assess`); they are not compared with the
+    reference (monitoring measures drift) and never become its candidate: only a registered run moves it."""
     body = read_version(s3, dataset)
     layout = RunLayout(artifacts_bucket, run_id)
-    reference = read_reference(s3, artifacts_bucket, dataset.dataset) if has_contract(dataset) else None
-    assessment = assess(body, dataset, reference=reference, run_id=run_id, now=now, max_age_days=max_age_days)
+    compared = has_contract(dataset) and not scoring
+    reference = read_reference(s3, artifacts_bucket, dataset.dataset) if compared else None
+    assessment = assess(
+        body, dataset, reference=reference, run_id=run_id, now=now, max_age_days=max_age_days, scoring=scoring
+    )
     text = assessment.report_json()
     s3.put_object(Bucket=dataset.bucket, Key=dataset.report_key, Body=text, ContentType="application/json")
     s3.put_object(Bucket=artifacts_bucket, Key=layout.quality_key, Body=text, ContentType="application/json")
@@ -46,7 +52,8 @@ def validate_upload(
             Bucket=artifacts_bucket, Key=snapshot_key, CopySource=copy_source(dataset), MetadataDirective="COPY"
         )
         # Accepted: its profile becomes the baseline only if the run registers a model (record_outcome promotes it).
-        write_candidate(s3, artifacts_bucket, run_id, assessment.report.profile)
+        if not scoring:
+            write_candidate(s3, artifacts_bucket, run_id, assessment.report.profile)
         return assessment.outcome(
             layout, report_uri, dataset_uri=f"s3://{artifacts_bucket}/{snapshot_key}", quarantine_uri=None
         )

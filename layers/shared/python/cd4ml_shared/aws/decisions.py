@@ -1,0 +1,243 @@
+"""A real-time decision's AWS side: the customer's state in DynamoDB (read, then a conditional write that loses no
+concurrent update), the version in service and its operating point (cached), InvokeEndpoint with the inference
+id, and the `Decision Made` event. What the values mean is decided in `cd4ml_shared.decisions`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..contract import ORDERS
+from ..decisions import (
+    MODEL_ACCEPT,
+    MODEL_CONTENT_TYPE,
+    DecisionNotPublished,
+    DecisionOutcome,
+    DecisionRules,
+    DecisionUnavailable,
+    InvalidOrder,
+    ModelFailed,
+    Thresholds,
+    decide,
+    model_request_body,
+    operating_point_of,
+    parse_model_score,
+)
+from ..deployment import version_in_service
+from ..online_features import CUSTOMER, CustomerState, OrderFieldError, features_for, from_item, to_item, updated
+from ..registry import evaluation_uri_of
+from ..s3_uri import parse_s3_uri
+from .client_errors import error_code, error_message, is_transient
+
+STATE_ATTEMPTS = 5  # conditional writes of one order's state before the customer counts as contended
+
+
+# ---- the customer's state -----------------------------------------------------------------------------------------
+def read_state(dynamodb: Any, table: str, customer_id: str) -> CustomerState:
+    """The customer's state before this order (a strongly consistent read: the conditional write checks it)."""
+    item = dynamodb.get_item(TableName=table, Key={CUSTOMER: {"S": customer_id}}, ConsistentRead=True).get("Item")
+    return from_item(item)
+
+
+def save_state(
+    dynamodb: Any, table: str, customer_id: str, order: Mapping[str, Any], state: CustomerState
+) -> CustomerState:
+    """Fold the order into the customer's state, conditional on the `seen` counter read: a concurrent order of the
+    same customer that wrote first makes the condition fail, and the order is folded into the state it left (read
+    again), so neither update is lost. DecisionUnavailable after `STATE_ATTEMPTS` lost conditions."""
+    for _ in range(STATE_ATTEMPTS):
+        new = updated(state, order)
+        try:
+            dynamodb.put_item(
+                TableName=table,
+                Item=to_item(customer_id, new),
+                ConditionExpression="attribute_not_exists(#key) OR #seen = :seen",
+                ExpressionAttributeNames={"#key": CUSTOMER, "#seen": "seen"},
+                ExpressionAttributeValues={":seen": {"N": str(state.seen)}},
+            )
+            return new
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+        state = read_state(dynamodb, table, customer_id)
+    raise DecisionUnavailable(
+        f"the state of customer {customer_id!r} changed under {STATE_ATTEMPTS} writes in a row: too many concurrent "
+        "orders of this customer"
+    )
+
+
+# ---- the version in service ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ServingModel:
+    version: int
+    thresholds: Thresholds
+
+
+class ModelInService:
+    """The version the endpoint serves (its config `<endpoint>-v<N>`) and that version's thresholds.
+
+    DescribeEndpoint is a control-plane call with a low rate limit, so the answer is kept `refresh_s` seconds; a
+    version's operating point (its evaluation.json, through its model package) never changes and is kept for good.
+    During a blue/green update the endpoint's config is the old one until the update completes: the canary's
+    answers are reported with the old version and thresholds until then.
+    """
+
+    def __init__(
+        self,
+        *,
+        sagemaker: Any,
+        s3: Any,
+        endpoint: str,
+        package_arn_prefix: str,
+        rules: DecisionRules,
+        refresh_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sagemaker, self._s3, self._endpoint = sagemaker, s3, endpoint
+        self._prefix, self._rules, self._refresh_s, self._clock = package_arn_prefix, rules, refresh_s, clock
+        self._version: int | None = None
+        self._checked_at = -float("inf")
+        self._thresholds: dict[int, Thresholds] = {}
+
+    def current(self) -> ServingModel:
+        now = self._clock()
+        if self._version is None or now - self._checked_at >= self._refresh_s:
+            self._version = self._version_in_service()
+            self._checked_at = now
+        version = self._version
+        if version not in self._thresholds:
+            self._thresholds[version] = self._rules.thresholds(self._operating_point(version))
+        return ServingModel(version, self._thresholds[version])
+
+    def forget(self) -> None:
+        """Look the endpoint up again on the next call (it went missing or changed)."""
+        self._version = None
+
+    def _version_in_service(self) -> int:
+        try:
+            described = self._sagemaker.describe_endpoint(EndpointName=self._endpoint)
+        except ClientError as error:
+            if error_code(error) in ("ValidationException", "ValidationError") or is_transient(error):
+                raise DecisionUnavailable(f"endpoint {self._endpoint}: {error_message(error)}") from None
+            raise
+        config = described.get("EndpointConfigName")
+        version = version_in_service(config)
+        if version is None:
+            if described.get("EndpointStatus") != "InService":
+                raise DecisionUnavailable(f"endpoint {self._endpoint} is {described.get('EndpointStatus')}")
+            raise ValueError(f"endpoint {self._endpoint} serves the config {config!r}, not one a deployment made")
+        return version
+
+    def _operating_point(self, version: int) -> float:
+        arn = f"{self._prefix}{version}"
+        package = self._sagemaker.describe_model_package(ModelPackageName=arn)
+        uri = evaluation_uri_of(package)
+        if uri is None:
+            raise ValueError(f"model package {arn} records no evaluation: no operating point to decide with")
+        bucket, key = parse_s3_uri(uri)
+        document = json.loads(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        return operating_point_of(document, uri)
+
+
+# ---- the model ----------------------------------------------------------------------------------------------------
+def invoke_model(runtime: Any, endpoint: str, vector: Sequence[float], inference_id: str) -> float:
+    """The model's score for one feature vector, the request tagged with the inference id (the capture record
+    carries it). A missing or not-in-service endpoint and throttling are DecisionUnavailable, the model's own
+    error ModelFailed; any other client error is raised as is."""
+    try:
+        answer = runtime.invoke_endpoint(
+            EndpointName=endpoint,
+            Body=model_request_body(vector).encode("utf-8"),
+            ContentType=MODEL_CONTENT_TYPE,
+            Accept=MODEL_ACCEPT,
+            InferenceId=inference_id,
+        )
+    except ClientError as error:
+        code = error_code(error)
+        if code == "ModelError":
+            raise ModelFailed(f"endpoint {endpoint}: the model erred: {error_message(error)}") from None
+        if code in ("ValidationError", "ValidationException") or is_transient(error):
+            # "Endpoint X of account Y not found." / "... is Creating, not InService." / throttling
+            raise DecisionUnavailable(f"endpoint {endpoint}: {error_message(error)}") from None
+        raise
+    return parse_model_score(answer["Body"].read(), answer.get("ContentType"))
+
+
+# ---- the decision -------------------------------------------------------------------------------------------------
+def publish_decision(events: Any, entry: Mapping[str, Any]) -> None:
+    answer = events.put_events(Entries=[dict(entry)])
+    if answer.get("FailedEntryCount"):
+        failed = answer["Entries"][0]
+        raise DecisionNotPublished(
+            f"EventBridge refused the Decision Made event: {failed.get('ErrorCode')} {failed.get('ErrorMessage')}"
+        )
+
+
+@dataclass(frozen=True)
+class DecisionClients:
+    """The clients of a decision; `background` (one worker thread, made once per environment) publishes the event
+    while the state is written, which takes one call off the request's path."""
+
+    dynamodb: Any
+    runtime: Any
+    events: Any
+    background: Executor | None = None
+
+
+def make_decision(
+    order: Mapping[str, Any],
+    *,
+    clients: DecisionClients,
+    model: ModelInService,
+    table: str,
+    endpoint: str,
+    inference_id: str,
+    bus: str = "default",
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> tuple[DecisionOutcome, list[float]]:
+    """Collect the features, run the model, apply the rules, act: the customer's state read, the vector of
+    `features_for`, InvokeEndpoint, the version's thresholds, the state written with the order, the event
+    published (while the state is written, given a background executor). Returns the outcome and the vector sent.
+    The state is written only once the model answered: an order that got no decision (and will be sent again) is
+    not counted twice."""
+    customer = str(order[CUSTOMER])
+    state = read_state(clients.dynamodb, table, customer)
+    try:
+        vector = features_for(order, state)
+    except OrderFieldError as error:
+        raise InvalidOrder(error.field, str(error)) from None
+    serving = model.current()
+    try:
+        score = invoke_model(clients.runtime, endpoint, vector, inference_id)
+    except DecisionUnavailable:
+        model.forget()
+        raise
+    outcome = DecisionOutcome(
+        inference_id=inference_id,
+        order_id=str(order[ORDERS.key.name]),
+        customer_id=customer,
+        decision=decide(score, serving.thresholds),
+        score=score,
+        model_version=serving.version,
+        thresholds=serving.thresholds,
+    )
+    entry = outcome.event_entry(endpoint=endpoint, decided_at=now(), bus=bus)
+    if clients.background is None:
+        save_state(clients.dynamodb, table, customer, order, state)
+        publish_decision(clients.events, entry)
+        return outcome, vector
+    published = clients.background.submit(publish_decision, clients.events, entry)
+    try:
+        save_state(clients.dynamodb, table, customer, order, state)
+    except BaseException:
+        published.exception()  # waited for: the event may announce a decision the client does not get (documented)
+        raise
+    published.result()
+    return outcome, vector
