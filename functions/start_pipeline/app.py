@@ -16,17 +16,11 @@ from cd4ml_shared.aws.executions import start_once
 from cd4ml_shared.callbacks import task_timeouts
 from cd4ml_shared.errors import NotADataset
 from cd4ml_shared.layout import is_dataset_key
-from cd4ml_shared.payload import PayloadKind, require
+from cd4ml_shared.payload import require
 from cd4ml_shared.run_input import DatasetRef, RunInput, Timeouts, execution_name, job_prefix
 from cd4ml_shared.settings import StartPipelineSettings
+from cd4ml_shared.uploads import UPLOAD_FIELDS, foreign_bucket
 
-# What an S3 `Object Created` event through EventBridge must carry (events/s3_object_created.json)
-UPLOAD_FIELDS: dict[str, PayloadKind] = {
-    "source": "string",
-    "detail-type": "string",
-    "detail.bucket.name": "string",
-    "detail.object.key": "string",
-}
 logger = Logger()
 metrics = Metrics()
 sfn = boto3.client("stepfunctions")
@@ -73,15 +67,11 @@ def start(dataset: DatasetRef, event: EventBridgeEvent) -> dict:
 def handler(event: dict, context: LambdaContext) -> dict:
     require(event, UPLOAD_FIELDS, where="start_pipeline")
     upload = EventBridgeEvent(event)
-    bucket = (upload.detail.get("bucket") or {}).get("name")
-    if bucket != SETTINGS.raw_data_bucket:
-        # Only the stack's raw-data bucket feeds the pipeline (a rule edited by hand, or a PutEvents that imitates
-        # S3, must not start runs on data nobody validated the source of): logged and counted, never retried.
-        logger.warning(
-            "upload to another bucket ignored", extra={"bucket": bucket, "raw_data_bucket": SETTINGS.raw_data_bucket}
-        )
+    ignored = foreign_bucket(upload.detail, SETTINGS.raw_data_bucket)
+    if ignored is not None:  # logged and counted, never retried
+        logger.warning("upload to another bucket ignored", extra={"why": ignored})
         metrics.add_metric(name="ForeignBucketEvents", unit=MetricUnit.Count, value=1)
-        return {"started": False, "ignored": f"bucket {bucket!r} is not the raw-data bucket"}
+        return {"started": False, "ignored": ignored}
     try:
         dataset = dataset_of(upload)
     except NotADataset as error:

@@ -15,17 +15,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cd4ml_shared.aws.executions import start_once
 from cd4ml_shared.callbacks import task_timeouts
 from cd4ml_shared.layout import is_scoring_key
-from cd4ml_shared.payload import PayloadKind, require
+from cd4ml_shared.payload import require
 from cd4ml_shared.run_input import DatasetRef, RunInput, Timeouts, job_prefix
 from cd4ml_shared.scoring import scoring_run_id
 from cd4ml_shared.settings import StartPipelineSettings
+from cd4ml_shared.uploads import UPLOAD_FIELDS, foreign_bucket
 
-UPLOAD_FIELDS: dict[str, PayloadKind] = {
-    "source": "string",
-    "detail-type": "string",
-    "detail.bucket.name": "string",
-    "detail.object.key": "string",
-}
 logger = Logger()
 metrics = Metrics()
 sfn = boto3.client("stepfunctions")
@@ -65,11 +60,11 @@ def start(dataset: DatasetRef, event: EventBridgeEvent) -> dict:
 def handler(event: dict, context: LambdaContext) -> dict:
     require(event, UPLOAD_FIELDS, where="start_scoring")
     upload = EventBridgeEvent(event)
-    bucket = (upload.detail.get("bucket") or {}).get("name")
-    if bucket != SETTINGS.raw_data_bucket:
-        logger.warning("upload to another bucket ignored", extra={"bucket": bucket})
+    ignored = foreign_bucket(upload.detail, SETTINGS.raw_data_bucket)
+    if ignored is not None:  # logged and counted, never retried
+        logger.warning("upload to another bucket ignored", extra={"why": ignored})
         metrics.add_metric(name="ForeignBucketEvents", unit=MetricUnit.Count, value=1)
-        return {"started": False, "ignored": f"bucket {bucket!r} is not the raw-data bucket"}
+        return {"started": False, "ignored": ignored}
     dataset = DatasetRef.from_s3_event(upload.detail)
     if not is_scoring_key(dataset.key):
         # the rule matches every key under scoring/, the validation's own reports too: skipped, never retried

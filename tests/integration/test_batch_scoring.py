@@ -25,6 +25,7 @@ from cd4ml_shared.decisions import DecisionRules, decide
 from cd4ml_shared.run_input import DatasetRef
 from cd4ml_shared.s3_uri import parse_s3_uri
 from cd4ml_shared.scoring import scoring_run_id
+from quick_model import FAST_TRAINING
 
 from cd4ml.data import generate_orders
 from cd4ml.localcloud import LocalCloud
@@ -39,11 +40,7 @@ EVENTS = Path(__file__).parents[2] / "events"
 PARAMETERS = {
     "Stage": "dev",
     "ModelApprovalStatus": "Approved",
-    "TrainingInstanceType": "ml.m5.xlarge",
-    "TrainingHyperparameters": json.dumps({"num_round": 30, "max_depth": 3, "early_stopping_rounds": 10}),
-    "GateMinPrAuc": "0.05",
-    "GateMinRocAuc": "0.7",
-    "GateMaxBrierScore": "0.2",
+    **FAST_TRAINING,
     "BakingPeriodSeconds": "1",
     "TerminationWaitSeconds": "0",
     "DeploymentTimeoutSeconds": "600",

@@ -22,6 +22,7 @@ from botocore.awsrequest import AWSRequest
 from cd4ml_model.features import feature_columns
 from cd4ml_shared.decisions import model_request_body, parse_model_score
 from cd4ml_shared.online_features import EMPTY, feature_names, features_for, from_item, updated
+from quick_model import FAILING_SCRIPT
 from test_deployment import PARAMETERS, deployment
 
 from cd4ml.data import generate_orders
@@ -246,16 +247,6 @@ def test_a_missing_endpoint_answers_503_with_retry_after(cloud, served, decide):
         while sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"] != "InService":
             assert time.monotonic() < deadline
             time.sleep(0.1)
-
-
-FAILING_SCRIPT = b"""
-def model_fn(model_dir):
-    return None
-
-
-def transform_fn(model, body, content_type, accept):
-    raise RuntimeError("this version cannot score")
-"""
 
 
 def test_a_model_error_answers_502(cloud, served, decide):

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from quick_model import FAILING_SCRIPT, FAST_TRAINING
 
 from cd4ml.data import generate_orders
 from cd4ml.localcloud import LocalCloud
@@ -27,11 +28,7 @@ EVENTS = Path(__file__).parents[2] / "events"
 PARAMETERS = {
     "Stage": "dev",
     "ModelApprovalStatus": "Approved",
-    "TrainingInstanceType": "ml.m5.xlarge",
-    "TrainingHyperparameters": json.dumps({"num_round": 30, "max_depth": 3, "early_stopping_rounds": 10}),
-    "GateMinPrAuc": "0.05",
-    "GateMinRocAuc": "0.7",
-    "GateMaxBrierScore": "0.2",
+    **FAST_TRAINING,
     # real waits on the local cloud: short baking, no termination wait
     "TrafficRoutingType": "CANARY",
     "TrafficStepPercent": "50",
@@ -315,16 +312,6 @@ def test_rejecting_the_version_in_service_rolls_production_back_to_the_previous_
         )["ignored"]
         == f"version {rejected} is not in service (version {package['ModelPackageVersion']} is)"
     )
-
-
-FAILING_SCRIPT = b"""
-def model_fn(model_dir):
-    return None
-
-
-def transform_fn(model, body, content_type, accept):
-    raise RuntimeError("this version cannot score")
-"""
 
 
 def test_a_canary_that_answers_5xx_is_rolled_back_by_its_alarm_and_the_workflow_fails_named(cloud, first, second):

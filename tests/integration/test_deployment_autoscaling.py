@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from quick_model import FAST_TRAINING
 from test_deployment import deployment, register_like
 
 from cd4ml.data import generate_orders
@@ -20,11 +21,7 @@ NOW = datetime.now(UTC)
 START = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC) - timedelta(days=14)
 # prod's waits are minutes; here they are real but short, and the model small (the rest is prod's samconfig)
 FAST = {
-    "TrainingInstanceType": "ml.m5.xlarge",
-    "TrainingHyperparameters": json.dumps({"num_round": 30, "max_depth": 3, "early_stopping_rounds": 10}),
-    "GateMinPrAuc": "0.05",
-    "GateMinRocAuc": "0.7",
-    "GateMaxBrierScore": "0.2",
+    **FAST_TRAINING,
     "TrafficStepPercent": "50",
     "BakingPeriodSeconds": "1",
     "TerminationWaitSeconds": "0",

@@ -5,6 +5,7 @@ id, and the `Decision Made` event. What the values mean is decided in `cd4ml_sha
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -37,6 +38,7 @@ from ..s3_uri import parse_s3_uri
 from .client_errors import error_code, error_message, is_transient
 
 STATE_ATTEMPTS = 5  # conditional writes of one order's state before the customer counts as contended
+STATE_BACKOFF_S = 0.01  # the first wait after a lost condition; doubled each time, with full jitter
 
 
 # ---- the customer's state -----------------------------------------------------------------------------------------
@@ -52,7 +54,7 @@ def save_state(
     """Fold the order into the customer's state, conditional on the `seen` counter read: a concurrent order of the
     same customer that wrote first makes the condition fail, and the order is folded into the state it left (read
     again), so neither update is lost. DecisionUnavailable after `STATE_ATTEMPTS` lost conditions."""
-    for _ in range(STATE_ATTEMPTS):
+    for attempt in range(STATE_ATTEMPTS):
         new = updated(state, order)
         try:
             dynamodb.put_item(
@@ -66,6 +68,9 @@ def save_state(
         except ClientError as error:
             if error_code(error) != "ConditionalCheckFailedException":
                 raise
+        # Writers that lost together would read and lose together again: each waits a random part of a doubling
+        # interval first (full jitter; at most about 0.3 s over all attempts).
+        time.sleep(random.uniform(0, STATE_BACKOFF_S * 2**attempt))
         state = read_state(dynamodb, table, customer_id)
     raise DecisionUnavailable(
         f"the state of customer {customer_id!r} changed under {STATE_ATTEMPTS} writes in a row: too many concurrent "
