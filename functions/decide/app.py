@@ -1,8 +1,9 @@
 """`POST /decisions`: one card-payment order in, approve / review / decline out. The customer's online features are
 read from (and the order folded into) CustomerFeaturesTable, the endpoint in service scores the feature vector
 (InferenceId = the decision's inference id), the version's thresholds decide, and a `Decision Made` event is the
-action. Bad input answers 400 naming the field; bad days 503 with Retry-After (no endpoint, throttled, contended) or
-502 (the model erred); anything else 500 with a message, never a traceback (it is logged).
+action. A retried order (an order id among the customer's recorded decisions) gets its first answer again, an
+order id reused with other fields 409. Bad input answers 400 naming the field; bad days 503 with Retry-After (no
+endpoint, throttled, contended) or 502 (the model erred); anything else 500 with a message, never a traceback.
 
 Only what the request path needs is imported: no pydantic, no numpy, and not powertools' event classes either (its
 `data_classes` package imports every event class, about 20 ms, to read two fields of payload format 2.0;
@@ -18,11 +19,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cd4ml_shared.aws.decisions import DecisionClients, ModelInService, make_decision
 from cd4ml_shared.decisions import (
+    REPLAYED_HEADER,
     DecisionNotPublished,
     DecisionSettings,
     DecisionUnavailable,
     InvalidOrder,
     ModelFailed,
+    OrderConflict,
     http_answer,
     invalid_order_answer,
     parse_order,
@@ -55,7 +58,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     logger.append_keys(inference_id=inference_id)
     try:
         order = parse_order(request_body(event))
-        outcome, _ = make_decision(
+        decided = make_decision(
             order,
             clients=clients,
             model=model,
@@ -68,6 +71,10 @@ def handler(event: dict, context: LambdaContext) -> dict:
         metrics.add_metric(name="InvalidOrders", unit=MetricUnit.Count, value=1)
         logger.info("invalid order", extra={"field": error.field, "problem": error.problem})
         return invalid_order_answer(error)
+    except OrderConflict as error:
+        metrics.add_metric(name="OrderConflicts", unit=MetricUnit.Count, value=1)
+        logger.warning("order id reused", extra={"order_id": error.order_id})
+        return http_answer(409, {"message": str(error), "order_id": error.order_id})
     except DecisionUnavailable as error:
         metrics.add_metric(name="DecisionsUnavailable", unit=MetricUnit.Count, value=1)
         logger.warning("no decision now", extra={"reason": str(error)})
@@ -83,6 +90,11 @@ def handler(event: dict, context: LambdaContext) -> dict:
     except Exception:
         logger.exception("decision failed")
         return http_answer(500, {"message": f"internal error; quote inference id {inference_id}"})
+    outcome = decided.outcome
+    if decided.replayed:
+        metrics.add_metric(name="DecisionsReplayed", unit=MetricUnit.Count, value=1)
+        logger.info("retried order answered again", extra={"order_id": outcome.order_id, "first": outcome.inference_id})
+        return http_answer(200, outcome.answer(), headers={REPLAYED_HEADER: "true"})
     metrics.add_metric(name="Decisions", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name=f"Decisions_{outcome.decision}", unit=MetricUnit.Count, value=1)
     logger.info(

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,13 @@ from cd4ml_model.artifacts import TrainedModel, load_model_dir
 
 JSON = "application/json"
 CSV = "text/csv"
+MODEL_VERSION_VARIABLE = "CD4ML_MODEL_VERSION"  # set by the deployment workflow on the model it creates
+
+
+def _model_version() -> int | None:
+    """The registry version this container serves (the deployment's CreateModel sets it), or None."""
+    raw = os.environ.get(MODEL_VERSION_VARIABLE, "").strip()
+    return int(raw) if raw.isdigit() else None
 
 
 class InvalidRequest(ValueError):
@@ -197,12 +205,17 @@ def predict_fn(data: Batch, model: TrainedModel) -> Prediction:
 
 
 def output_fn(prediction: Prediction, accept: str) -> tuple[str, str]:
-    """`application/json`: {"predictions": [{"score": p, "label": 0|1}, ...]}; `text/csv`: one "score,label" line per
-    row. Returns the body and its content type."""
+    """`application/json`: {"predictions": [{"score": p, "label": 0|1}, ...]}, with "model_version": N when the
+    container knows its registry version (a caller learns which fleet answered during a blue/green update);
+    `text/csv`: one "score,label" line per row. Returns the body and its content type."""
     kind = _base_type(accept)
     pairs = zip(prediction.scores.tolist(), prediction.labels.tolist(), strict=True)
     if kind in (JSON, "", "*/*"):
-        return json.dumps({"predictions": [{"score": s, "label": label} for s, label in pairs]}), JSON
+        document: dict[str, Any] = {"predictions": [{"score": s, "label": label} for s, label in pairs]}
+        version = _model_version()
+        if version is not None:
+            document["model_version"] = version
+        return json.dumps(document), JSON
     if kind == CSV:
         return "".join(f"{s!r},{label}\n" for s, label in pairs), CSV
     raise UnsupportedContentType(f"accept type {accept!r} is not supported; ask for {JSON} or {CSV}")

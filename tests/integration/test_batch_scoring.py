@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from cd4ml_shared.run_input import DatasetRef
 from cd4ml_shared.s3_uri import parse_s3_uri
 from cd4ml_shared.scoring import scoring_run_id
 from quick_model import FAST_TRAINING
+from trained_model import DEV_APPROVED, NOW, QUICK_ROLLOUT, deployed_model, ended, execution_arn
 
 from cd4ml.data import generate_orders
 from cd4ml.localcloud import LocalCloud
@@ -33,17 +33,12 @@ from cd4ml.pipeline_driver import PipelineDriver
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime.now(UTC)
-START = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC) - timedelta(days=14)
 SCORING_START = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC) - timedelta(days=2)
 EVENTS = Path(__file__).parents[2] / "events"
 PARAMETERS = {
-    "Stage": "dev",
-    "ModelApprovalStatus": "Approved",
+    **DEV_APPROVED,
     **FAST_TRAINING,
-    "BakingPeriodSeconds": "1",
-    "TerminationWaitSeconds": "0",
-    "DeploymentTimeoutSeconds": "600",
+    **QUICK_ROLLOUT,
     "DecisionReviewBelow": "0.5",
     "DecisionDeclineAbove": "0",
 }
@@ -55,36 +50,10 @@ def cloud(root: Path):
         yield cloud
 
 
-def ended(cloud: LocalCloud, arn: str, timeout: float = 240.0) -> dict[str, Any]:
-    sfn = cloud.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        except sfn.exceptions.ExecutionDoesNotExist:
-            described = {"status": "NOT_STARTED"}
-        if described["status"] not in ("RUNNING", "NOT_STARTED"):
-            return described
-        time.sleep(0.1)
-    raise TimeoutError(f"{arn} did not end within {timeout} s")
-
-
-def execution_arn(cloud: LocalCloud, machine: str, name: str) -> str:
-    return cloud.physical_id(machine).replace(":stateMachine:", ":execution:") + f":{name}"
-
-
 @pytest.fixture(scope="module")
 def in_service(cloud: LocalCloud) -> dict[str, Any]:
     """The training pipeline's model, registered Approved (dev) and deployed to the stack's endpoint."""
-    driver = PipelineDriver(cloud)
-    driver.publish_code("dev")
-    run = driver.run(generate_orders(8_000, seed=1, start=START, days=14), f"datasets/orders/{START:%Y-%m-%d}/o.csv")
-    assert run.status == "SUCCEEDED", run.cause
-    arn = run.outcome["model_package_arn"]
-    deployed = ended(cloud, execution_arn(cloud, "DeploymentStateMachine", f"deploy-v{arn.rsplit('/', 1)[-1]}"))
-    assert deployed["status"] == "SUCCEEDED", deployed.get("cause")
-    package: dict[str, Any] = cloud.client("sagemaker").describe_model_package(ModelPackageName=arn)
-    return package
+    return deployed_model(cloud, timeout=240.0)
 
 
 def upload(cloud: LocalCloud, table: pa.Table | bytes, key: str) -> DatasetRef:

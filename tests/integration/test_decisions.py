@@ -5,12 +5,10 @@ the `Decision Made` event is delivered; bad input and bad days answer 400 / 403 
 stream gets, through the function, the feature job's vectors (read back from the endpoint's capture files)."""
 
 import base64
-import io
 import json
-import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -22,20 +20,17 @@ from botocore.awsrequest import AWSRequest
 from cd4ml_model.features import feature_columns
 from cd4ml_shared.decisions import model_request_body, parse_model_score
 from cd4ml_shared.online_features import EMPTY, feature_names, features_for, from_item, updated
-from quick_model import FAILING_SCRIPT
-from test_deployment import PARAMETERS, deployment
+from quick_model import failing_code
+from trained_model import NOW, QUICK_DEPLOYMENTS, Inbox, deployed_model, register_like, version_of
 
 from cd4ml.data import generate_orders
 from cd4ml.localcloud import LocalCloud
-from cd4ml.pipeline_driver import PipelineDriver
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime.now(UTC)
-START = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC) - timedelta(days=14)
 SAMPLE = json.loads((Path(__file__).parents[2] / "events" / "http_api_request.json").read_text())["body"]
 # the decision band of the test stack: review from half the operating point, decline halfway from it to 1
-DECISION_PARAMETERS = {**PARAMETERS, "DecisionReviewBelow": "0.5", "DecisionDeclineAbove": "0.5"}
+DECISION_PARAMETERS = {**QUICK_DEPLOYMENTS, "DecisionReviewBelow": "0.5", "DecisionDeclineAbove": "0.5"}
 
 
 class SigV4(requests.auth.AuthBase):
@@ -62,14 +57,7 @@ def cloud(root):
 @pytest.fixture(scope="module")
 def served(cloud):
     """The training pipeline's model, registered Approved (dev) and deployed by the deployment workflow."""
-    driver = PipelineDriver(cloud)
-    driver.publish_code("dev")
-    run = driver.run(generate_orders(8_000, seed=1, start=START, days=14), f"datasets/orders/{START:%Y-%m-%d}/o.csv")
-    assert run.status == "SUCCEEDED", run.cause
-    arn = run.outcome["model_package_arn"]
-    execution = deployment(cloud, int(arn.rsplit("/")[-1]))
-    assert execution["status"] == "SUCCEEDED", execution.get("cause")
-    return cloud.client("sagemaker").describe_model_package(ModelPackageName=arn)
+    return deployed_model(cloud)
 
 
 @pytest.fixture(scope="module")
@@ -87,22 +75,16 @@ def decide(cloud, served):
 @pytest.fixture(scope="module")
 def decisions(cloud):
     """Every Decision Made event, through a rule on the default bus to an SQS queue, by inference id."""
-    sqs, events = cloud.client("sqs"), cloud.client("events")
-    url = sqs.create_queue(QueueName="decisions-made")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    inbox = Inbox(cloud, "decisions-made")
+    events = cloud.client("events")
     events.put_rule(Name="decisions-made", EventPattern=json.dumps({"source": ["cd4ml.decisions"]}))
-    events.put_targets(Rule="decisions-made", Targets=[{"Id": "queue", "Arn": arn}])
+    events.put_targets(Rule="decisions-made", Targets=[{"Id": "queue", "Arn": inbox.arn}])
     kept: dict[str, dict] = {}
 
     def received(inference_id: str, timeout: float = 10.0) -> dict:
         deadline = time.monotonic() + timeout
         while inference_id not in kept and time.monotonic() < deadline:
-            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-                "Messages", []
-            ):
-                event = json.loads(message["Body"])
-                kept[event["detail"]["inference_id"]] = event
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            kept.update((event["detail"]["inference_id"], event) for event in inbox.take(wait_s=1))
         return kept[inference_id]
 
     return received
@@ -161,6 +143,19 @@ def test_a_signed_order_gets_the_endpoints_own_score_updates_the_state_and_is_pu
     event = decisions(result["inference_id"])
     assert event["detail-type"] == "Decision Made" and event["source"] == "cd4ml.decisions"
     assert event["detail"]["order_id"] == "o-api-2" and event["detail"]["score"] == result["score"]
+
+
+def test_a_retried_order_gets_its_first_answer_again_and_a_reused_order_id_409(cloud, decide, decisions):
+    sent = order("c-api-retry", NOW - timedelta(minutes=5), order_id="o-api-retry")
+
+    first, again = decide(sent), decide(sent)
+
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    assert state_of(cloud, "c-api-retry").seen == 1  # counted once in the customer's features
+    decisions(first.json()["inference_id"])  # the first was announced
+    changed = decide({**sent, "order_amount": sent["order_amount"] + 1})
+    assert changed.status_code == 409 and changed.json()["order_id"] == "o-api-retry"
 
 
 def test_concurrent_orders_of_one_customer_lose_no_update(cloud, decide):
@@ -252,21 +247,13 @@ def test_a_missing_endpoint_answers_503_with_retry_after(cloud, served, decide):
 def test_a_model_error_answers_502(cloud, served, decide):
     """Last: the endpoint is moved (all at once, outside the deployment workflow) to a version of the same package
     whose serving code raises on every request, then back."""
-    sagemaker, bucket = cloud.client("sagemaker"), cloud.physical_id("ArtifactsBucket")
+    sagemaker = cloud.client("sagemaker")
     name = cloud.stack.outputs["EndpointName"]
     serving = sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"]
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        info = tarfile.TarInfo("inference.py")
-        info.size = len(FAILING_SCRIPT)
-        tar.addfile(info, io.BytesIO(FAILING_SCRIPT))
-    cloud.client("s3").put_object(Bucket=bucket, Key="failing/sourcedir.tar.gz", Body=archive.getvalue())
-    environment = {
-        "SAGEMAKER_PROGRAM": "inference.py",
-        "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/failing/sourcedir.tar.gz",
-    }
-    arn = register_pending(cloud, served, environment)
-    failing = f"{name}-v{arn.rsplit('/', 1)[1]}"
+    environment = failing_code(cloud)
+    # a version left pending: no deployment starts
+    arn = register_like(cloud, served, container={"Environment": environment}, approval="PendingManualApproval")
+    failing = f"{name}-v{version_of(arn)}"
     sagemaker.create_model(
         ModelName=failing,
         PrimaryContainer={"ModelPackageName": arn},
@@ -291,20 +278,6 @@ def test_a_model_error_answers_502(cloud, served, decide):
         assert state_of(cloud, "c-api-502").seen == 0
     finally:
         move(sagemaker, name, serving)
-
-
-def register_pending(cloud, package: dict, environment: dict) -> str:
-    """A version of `package`'s artifacts with another container environment, left pending: no deployment starts."""
-    container = {**package["InferenceSpecification"]["Containers"][0], "Environment": environment}
-    container.pop("ImageDigest", None)
-    return str(
-        cloud.client("sagemaker").create_model_package(
-            ModelPackageGroupName=package["ModelPackageGroupName"],
-            InferenceSpecification={**package["InferenceSpecification"], "Containers": [container]},
-            ModelMetrics=package["ModelMetrics"],
-            ModelApprovalStatus="PendingManualApproval",
-        )["ModelPackageArn"]
-    )
 
 
 def move(sagemaker, name: str, config: str) -> None:

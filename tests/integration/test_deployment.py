@@ -5,99 +5,50 @@ SageMaker rolls back silently, or whose smoke test fails, ends in a named failur
 One training run makes a real model (module-scoped); later versions are registered directly with its artifacts, as
 the pipeline's Register step would, so each test costs a deployment, not a training."""
 
-import io
 import json
-import tarfile
 import threading
-import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from quick_model import FAILING_SCRIPT, FAST_TRAINING
+from quick_model import failing_code
+from trained_model import (
+    NOW,
+    QUICK_DEPLOYMENTS,
+    Inbox,
+    deployment,
+    describe_package,
+    endpoint,
+    register_like,
+    train,
+    version_of,
+)
 
-from cd4ml.data import generate_orders
 from cd4ml.localcloud import LocalCloud
-from cd4ml.pipeline_driver import PipelineDriver
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime.now(UTC)
-START = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC) - timedelta(days=14)
 EVENTS = Path(__file__).parents[2] / "events"
-PARAMETERS = {
-    "Stage": "dev",
-    "ModelApprovalStatus": "Approved",
-    **FAST_TRAINING,
-    # real waits on the local cloud: short baking, no termination wait
-    "TrafficRoutingType": "CANARY",
-    "TrafficStepPercent": "50",
-    "BakingPeriodSeconds": "1",
-    "TerminationWaitSeconds": "0",
-    "DeploymentTimeoutSeconds": "600",
-}
 
 
 @pytest.fixture(scope="module")
 def cloud(root):
-    with LocalCloud.deployed(root / "template.yaml", PARAMETERS) as cloud:
+    # real waits on the local cloud: short baking, no termination wait, updates by a canary of half the fleet
+    with LocalCloud.deployed(root / "template.yaml", QUICK_DEPLOYMENTS) as cloud:
         yield cloud
 
 
 @pytest.fixture(scope="module")
 def notifications(cloud):
     """Every deployment message the notification topic sends, through an SQS subscription, by version."""
-    sqs, sns = cloud.client("sqs"), cloud.client("sns")
-    url = sqs.create_queue(QueueName="deployment-notifications")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=cloud.physical_id("NotificationTopic"), Protocol="sqs", Endpoint=arn)
+    inbox = Inbox.notifications(cloud, "deployment-notifications")
     kept: list[dict] = []
 
     def received(version: int) -> list[dict]:
-        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in batch:
-                body = json.loads(message["Body"])
-                if json.loads(body["Message"]).get("kind") == "deployment":
-                    kept.append(body)
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        while batch := inbox.take():
+            kept.extend(body for body in batch if json.loads(body["Message"]).get("kind") == "deployment")
         return [m for m in kept if json.loads(m["Message"])["version"] == version]
 
     return received
-
-
-def deployment(cloud, version: int, timeout: float = 120.0, name: str = "") -> dict:
-    """The deployment execution of a version (or the execution `name`), once it ended."""
-    sfn = cloud.client("stepfunctions")
-    name = name or f"deploy-v{version}"
-    arn = cloud.physical_id("DeploymentStateMachine").replace(":stateMachine:", ":execution:") + f":{name}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            described = sfn.describe_execution(executionArn=arn)
-        except sfn.exceptions.ExecutionDoesNotExist:
-            described = {"status": "NOT_STARTED"}
-        if described["status"] not in ("RUNNING", "NOT_STARTED"):
-            return described
-        time.sleep(0.1)
-    raise TimeoutError(f"deployment {arn} did not end within {timeout} s")
-
-
-def endpoint(cloud) -> dict:
-    return cloud.client("sagemaker").describe_endpoint(EndpointName=cloud.stack.outputs["EndpointName"])
-
-
-def register_like(cloud, package: dict, **changes) -> str:
-    """A new approved version of the group made of `package`'s artifacts (with `changes` to its container)."""
-    container = {**package["InferenceSpecification"]["Containers"][0], **changes.pop("container", {})}
-    container.pop("ImageDigest", None)
-    request = {
-        "ModelPackageGroupName": package["ModelPackageGroupName"],
-        "InferenceSpecification": {**package["InferenceSpecification"], "Containers": [container]},
-        "ModelMetrics": changes.pop("model_metrics", package["ModelMetrics"]),
-        "CustomerMetadataProperties": package["CustomerMetadataProperties"],
-        "ModelApprovalStatus": "Approved",
-    }
-    return str(cloud.client("sagemaker").create_model_package(**request)["ModelPackageArn"])
 
 
 def approval_event(package_arn: str, group: str) -> dict:
@@ -105,7 +56,7 @@ def approval_event(package_arn: str, group: str) -> dict:
     event = json.loads((EVENTS / "sagemaker_model_package_approved.json").read_text())
     event["resources"] = [package_arn]
     event["detail"].update(
-        ModelPackageArn=package_arn, ModelPackageGroupName=group, ModelPackageVersion=int(package_arn.rsplit("/")[-1])
+        ModelPackageArn=package_arn, ModelPackageGroupName=group, ModelPackageVersion=version_of(package_arn)
     )
     return event
 
@@ -121,14 +72,9 @@ def invoke_starter(cloud, event: dict) -> dict:
 @pytest.fixture(scope="module")
 def first(cloud, notifications):
     """The training pipeline's first model: registered Approved (dev), which starts its deployment."""
-    driver = PipelineDriver(cloud)
-    driver.publish_code("dev")
-    orders = generate_orders(8_000, seed=1, start=START, days=14)
-    run = driver.run(orders, f"datasets/orders/{START:%Y-%m-%d}/orders.csv")
-    assert run.status == "SUCCEEDED", run.cause
-    arn = run.outcome["model_package_arn"]
-    package = cloud.client("sagemaker").describe_model_package(ModelPackageName=arn)
-    return package, deployment(cloud, int(arn.rsplit("/")[-1]))
+    arn = train(cloud)
+    package = describe_package(cloud, arn)
+    return package, deployment(cloud, version_of(arn))
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +82,7 @@ def second(cloud, first):
     """A newer approved version of the same artifacts: a blue/green canary update."""
     package, _ = first
     arn = register_like(cloud, package)
-    return arn, deployment(cloud, int(arn.rsplit("/")[-1]))
+    return arn, deployment(cloud, version_of(arn))
 
 
 def test_an_approved_model_is_deployed_to_a_new_endpoint_that_answers(cloud, first, notifications):
@@ -165,7 +111,7 @@ def test_an_approved_model_is_deployed_to_a_new_endpoint_that_answers(cloud, fir
         ]
         .read()
     )
-    assert body
+    assert json.loads(body)["model_version"] == version  # the container says which version answered
     # recorded: the deployment file, the package's metadata, a notification
     s3, bucket = cloud.client("s3"), cloud.physical_id("ArtifactsBucket")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"deployments/{name}/")["Contents"]]
@@ -185,7 +131,7 @@ def test_an_approved_model_is_deployed_to_a_new_endpoint_that_answers(cloud, fir
 def test_a_newer_approved_version_replaces_the_old_one_by_canary(cloud, first, second, notifications):
     arn, execution = second
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
-    version = int(arn.rsplit("/")[-1])
+    version = version_of(arn)
     described = endpoint(cloud)
     assert described["EndpointStatus"] == "InService"
     assert described["EndpointConfigName"] == f"{cloud.stack.outputs['EndpointName']}-v{version}"
@@ -201,6 +147,10 @@ def test_a_newer_approved_version_replaces_the_old_one_by_canary(cloud, first, s
     assert record["deployment_config"]["BlueGreenUpdatePolicy"] == policy
     (message,) = notifications(version)
     assert json.loads(message["Message"])["previous_config_name"].endswith(f"-v{version - 1}")
+    answer = cloud.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=described["EndpointName"], ContentType="application/json", Body=json.dumps({"instances": [{}]})
+    )
+    assert json.loads(answer["Body"].read())["model_version"] == version  # the new fleet answers, and says so
 
 
 def test_a_duplicated_approval_event_deploys_once_and_an_older_version_is_refused(cloud, first, second):
@@ -208,15 +158,15 @@ def test_a_duplicated_approval_event_deploys_once_and_an_older_version_is_refuse
     arn, _ = second
     group = package["ModelPackageGroupName"]
     again = invoke_starter(cloud, approval_event(arn, group))
-    assert again == {"started": False, "execution_name": f"deploy-v{arn.rsplit('/')[-1]}"}
+    assert again == {"started": False, "execution_name": f"deploy-v{version_of(arn)}"}
     executions = cloud.client("stepfunctions").list_executions(
         stateMachineArn=cloud.physical_id("DeploymentStateMachine")
     )["executions"]
-    assert [e["name"] for e in executions].count(f"deploy-v{arn.rsplit('/')[-1]}") == 1
+    assert [e["name"] for e in executions].count(f"deploy-v{version_of(arn)}") == 1
     older = invoke_starter(cloud, approval_event(package["ModelPackageArn"], group))
     assert older["started"] is False
     assert older["ignored"] == f"version {package['ModelPackageVersion']} is older than version " + (
-        f"{arn.rsplit('/')[-1]} in service"
+        f"{version_of(arn)} in service"
     )
 
 
@@ -231,7 +181,7 @@ def test_an_update_sagemaker_rolls_back_silently_fails_named_with_production_on_
         package,
         container={"ModelDataUrl": "s3://" + cloud.physical_id("ArtifactsBucket") + "/gone/model.tar.gz"},
     )
-    version = int(broken.rsplit("/")[-1])
+    version = version_of(broken)
     execution = deployment(cloud, version)
     assert execution["status"] == "FAILED"
     assert execution["error"] == "DeploymentRolledBack"
@@ -264,7 +214,7 @@ def test_a_failed_smoke_test_puts_the_previous_config_back_and_fails_named(cloud
         }
     }
     arn = register_like(cloud, package, model_metrics=metrics)
-    version = int(arn.rsplit("/")[-1])
+    version = version_of(arn)
     execution = deployment(cloud, version)
     assert execution["status"] == "FAILED" and execution["error"] == "SmokeTestFailed", execution
     described = endpoint(cloud)
@@ -283,7 +233,7 @@ def test_rejecting_the_version_in_service_rolls_production_back_to_the_previous_
 ):
     package, _ = first
     arn, _ = second
-    rejected = int(arn.rsplit("/")[-1])
+    rejected = version_of(arn)
     assert endpoint(cloud)["EndpointConfigName"].endswith(f"-v{rejected}")
     # newer approved versions exist (they failed to deploy): only the version in service may be rolled back to
     group = package["ModelPackageGroupName"]
@@ -318,17 +268,7 @@ def test_a_canary_that_answers_5xx_is_rolled_back_by_its_alarm_and_the_workflow_
     """Last in the module: the errors alarm stays in ALARM for its one-minute period after this test."""
     package, _ = first
     serving = endpoint(cloud)["EndpointConfigName"]
-    bucket = cloud.physical_id("ArtifactsBucket")
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        info = tarfile.TarInfo("inference.py")
-        info.size = len(FAILING_SCRIPT)
-        tar.addfile(info, io.BytesIO(FAILING_SCRIPT))
-    cloud.client("s3").put_object(Bucket=bucket, Key="failing/sourcedir.tar.gz", Body=archive.getvalue())
-    environment = {
-        "SAGEMAKER_PROGRAM": "inference.py",
-        "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/failing/sourcedir.tar.gz",
-    }
+    environment = failing_code(cloud)
     # orders keep flowing while the canary bakes; those it takes fail with 5xx
     stop = threading.Event()
     runtime = cloud.client("sagemaker-runtime")
@@ -348,7 +288,7 @@ def test_a_canary_that_answers_5xx_is_rolled_back_by_its_alarm_and_the_workflow_
     caller.start()
     try:
         arn = register_like(cloud, package, container={"Environment": environment})
-        version = int(arn.rsplit("/")[-1])
+        version = version_of(arn)
         execution = deployment(cloud, version)
     finally:
         stop.set()

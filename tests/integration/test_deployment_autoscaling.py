@@ -4,29 +4,18 @@ variant with Application Auto Scaling (target tracking of invocations per instan
 blue/green update still succeeds with the variant still registered."""
 
 import json
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from quick_model import FAST_TRAINING
-from test_deployment import deployment, register_like
+from trained_model import QUICK_ROLLOUT, deployment, describe_package, endpoint, register_like, train, version_of
 
-from cd4ml.data import generate_orders
 from cd4ml.localcloud import LocalCloud
-from cd4ml.pipeline_driver import PipelineDriver
 from cd4ml.samconfig import stage_parameters
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime.now(UTC)
-START = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC) - timedelta(days=14)
 # prod's waits are minutes; here they are real but short, and the model small (the rest is prod's samconfig)
-FAST = {
-    **FAST_TRAINING,
-    "TrafficStepPercent": "50",
-    "BakingPeriodSeconds": "1",
-    "TerminationWaitSeconds": "0",
-    "DeploymentTimeoutSeconds": "600",
-}
+FAST = {**FAST_TRAINING, "TrafficStepPercent": "50", **QUICK_ROLLOUT}
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +30,12 @@ def prod(root):
 def approved(prod):
     """The pipeline's model, registered pending approval, then approved by a person: deploy-v1."""
     cloud, _ = prod
-    driver = PipelineDriver(cloud)
-    driver.publish_code("dev")
-    run = driver.run(generate_orders(8_000, seed=1, start=START, days=14), f"datasets/orders/{START:%Y-%m-%d}/o.csv")
-    assert run.status == "SUCCEEDED", run.cause
-    arn = run.outcome["model_package_arn"]
-    sagemaker = cloud.client("sagemaker")
-    assert sagemaker.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "PendingManualApproval"
-    sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="test")
-    return sagemaker.describe_model_package(ModelPackageName=arn), deployment(cloud, int(arn.rsplit("/")[-1]))
+    arn = train(cloud)
+    assert describe_package(cloud, arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    cloud.client("sagemaker").update_model_package(
+        ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="test"
+    )
+    return describe_package(cloud, arn), deployment(cloud, version_of(arn))
 
 
 def scaling(cloud) -> tuple[list, list]:
@@ -86,11 +72,11 @@ def test_a_second_version_rolls_out_blue_green_on_the_auto_scaled_variant(prod, 
     package, _ = approved
     arn = register_like(cloud, package)
 
-    execution = deployment(cloud, int(arn.rsplit("/")[-1]))
+    execution = deployment(cloud, version_of(arn))
 
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
-    described = cloud.client("sagemaker").describe_endpoint(EndpointName=cloud.stack.outputs["EndpointName"])
-    assert described["EndpointConfigName"].endswith(f"-v{arn.rsplit('/')[-1]}")
+    described = endpoint(cloud)
+    assert described["EndpointConfigName"].endswith(f"-v{version_of(arn)}")
     assert described["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "CANARY"
     output = json.loads(execution["output"])
     assert output["before"]["exists"] is True  # an update, not a new endpoint

@@ -11,7 +11,6 @@ import json
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,27 +18,17 @@ from typing import Any
 import pytest
 from cd4ml_shared.errors import SmokeTestFailed
 from cd4ml_shared.s3_uri import parse_s3_uri
+from quick_model import fast_training
+from trained_model import DEV_APPROVED, describe_package, train
 
-from cd4ml.data import generate_orders
 from cd4ml.localcloud import LocalCloud
-from cd4ml.pipeline_driver import PipelineDriver, RunResult
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW = datetime.now(UTC)
-START = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC) - timedelta(days=14)
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
 # Small, fast models (as test_training_pipeline.py); the gate's logic has its own tests.
-PARAMETERS = {
-    "Stage": "dev",
-    "ModelApprovalStatus": "Approved",
-    "TrainingInstanceType": "ml.m5.xlarge",
-    "TrainingHyperparameters": json.dumps({"num_round": 40, "max_depth": 4, "early_stopping_rounds": 0}),
-    "GateMinPrAuc": "0.05",
-    "GateMinRocAuc": "0.7",
-    "GateMaxBrierScore": "0.2",
-}
+PARAMETERS = {**DEV_APPROVED, **fast_training(num_round=40, max_depth=4, early_stopping_rounds=0)}
 
 
 @dataclass(frozen=True)
@@ -59,16 +48,7 @@ def cloud(root: Path) -> Iterator[LocalCloud]:
 @pytest.fixture(scope="module")
 def registered(cloud: LocalCloud) -> dict[str, Any]:
     """A version the training pipeline trained, evaluated and registered, described."""
-    driver = PipelineDriver(cloud)
-    driver.publish_code("dev")
-    run: RunResult = driver.run(
-        generate_orders(8_000, seed=3, start=START, days=14), f"datasets/orders/{START:%Y-%m-%d}/orders.csv"
-    )
-    assert run.status == "SUCCEEDED", run.cause
-    described: dict[str, Any] = cloud.client("sagemaker").describe_model_package(
-        ModelPackageName=run.outcome["model_package_arn"]
-    )
-    return described
+    return describe_package(cloud, train(cloud, seed=3))
 
 
 @pytest.fixture(scope="module")

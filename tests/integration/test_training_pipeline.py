@@ -5,31 +5,22 @@ import io
 import json
 import tarfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from cd4ml_shared.run_input import DatasetRef, execution_name
+from quick_model import fast_training
+from trained_model import DEV_APPROVED, START, Inbox, published
 
 from cd4ml.data import Fault, generate_orders
 from cd4ml.localcloud import LocalCloud
 from cd4ml.model_code import code_files, sourcedir
-from cd4ml.pipeline_driver import PipelineDriver
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime.now(UTC)
-START = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC) - timedelta(days=14)
 ROWS = 20_000
 # Small, fast models for tests; thresholds the small model clears. The gate's logic has its own unit tests.
-PARAMETERS = {
-    "Stage": "dev",
-    "ModelApprovalStatus": "Approved",
-    "TrainingInstanceType": "ml.m5.xlarge",
-    "TrainingHyperparameters": json.dumps({"num_round": 60, "max_depth": 4, "early_stopping_rounds": 20}),
-    "GateMinPrAuc": "0.05",
-    "GateMinRocAuc": "0.7",
-    "GateMaxBrierScore": "0.2",
-}
+PARAMETERS = {**DEV_APPROVED, **fast_training(num_round=60, max_depth=4, early_stopping_rounds=20)}
 FAULT_REASONS = {
     Fault.MISSING_VALUES: "values.null",
     Fault.OUT_OF_RANGE: "values.out_of_range,values.unknown_category",
@@ -53,30 +44,23 @@ def cloud(root):
 
 @pytest.fixture(scope="module")
 def driver(cloud):
-    driver = PipelineDriver(cloud)
-    driver.publish_code("dev")
-    return driver
+    return published(cloud)
 
 
 @pytest.fixture(scope="module")
 def notifications(cloud):
     """Every message the notification topic sends, through an SQS subscription."""
-    sqs, sns = cloud.client("sqs"), cloud.client("sns")
-    url = sqs.create_queue(QueueName="pipeline-notifications")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=cloud.physical_id("NotificationTopic"), Protocol="sqs", Endpoint=arn)
+    inbox = Inbox.notifications(cloud, "pipeline-notifications")
 
     def received(run_id: str) -> list[dict]:
         """The pipeline's messages about one run (others are dropped: each test asks about its own run; a registered
         model's deployment also names its run, and is tested in test_deployment.py)."""
         messages = []
-        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in batch:
-                body = json.loads(message["Body"])
+        while batch := inbox.take():
+            for body in batch:
                 sent = json.loads(body["Message"])
                 if sent["run_id"] == run_id and sent.get("kind") != "deployment":
                     messages.append(body)
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return messages
 
     return received

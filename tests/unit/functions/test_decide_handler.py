@@ -11,8 +11,8 @@ import boto3
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
-from cd4ml_shared.aws.decisions import read_state, save_state
-from cd4ml_shared.decisions import model_request_body
+from cd4ml_shared.aws.decisions import read_customer, read_state, save_decision
+from cd4ml_shared.decisions import DecisionOutcome, Thresholds, model_request_body, order_fingerprint
 from cd4ml_shared.online_features import EMPTY, features_for, to_item, updated
 
 ARTIFACTS = "cd4ml-dev-artifactsbucket-example"
@@ -85,6 +85,27 @@ def world(aws):
     sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=f"{ENDPOINT}-v1")
 
 
+def register_version(version: int, operating_point: float) -> None:
+    """A further approved version of the group whose evaluation threshold is `operating_point`."""
+    key = f"runs/v{version}/evaluation/evaluation.json"
+    evaluation = {"binary_classification_metrics": {"threshold": {"value": operating_point}}}
+    boto3.client("s3").put_object(Bucket=ARTIFACTS, Key=key, Body=json.dumps(evaluation).encode())
+    sagemaker = boto3.client("sagemaker")
+    registered = sagemaker.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": "1.dkr.ecr.us-east-1.amazonaws.com/x:1", "ModelDataUrl": "s3://a/m.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        ModelMetrics={
+            "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{ARTIFACTS}/{key}"}}
+        },
+    )
+    assert registered["ModelPackageArn"].endswith(f"/{version}")
+
+
 @pytest.fixture
 def decisions(world):
     """The Decision Made events on the default bus, through a rule to an SQS queue."""
@@ -113,8 +134,11 @@ def endpoint(app):
         stubber.assert_no_pending_responses()
 
 
-def answers(endpoint: Stubber, score: float, vector: list[float] | None = None) -> None:
-    payload = json.dumps({"predictions": [{"score": score, "label": int(score >= OPERATING_POINT)}]}).encode()
+def answers(endpoint: Stubber, score: float, vector: list[float] | None = None, version: int | None = None) -> None:
+    document: dict = {"predictions": [{"score": score, "label": int(score >= OPERATING_POINT)}]}
+    if version is not None:
+        document["model_version"] = version
+    payload = json.dumps(document).encode()
     endpoint.add_response(
         "invoke_endpoint",
         {"Body": StreamingBody(io.BytesIO(payload), len(payload)), "ContentType": "application/json"},
@@ -180,16 +204,78 @@ def test_the_next_order_of_a_customer_sees_the_previous_one(app, endpoint, conte
     assert stored(ORDER["customer_id"]).seen == 2
 
 
+def outcome_of(order: dict, inference_id: str, decision: str = "approve") -> DecisionOutcome:
+    return DecisionOutcome(
+        inference_id=inference_id,
+        order_id=order["order_id"],
+        customer_id=order["customer_id"],
+        decision=decision,  # type: ignore[arg-type]
+        score=0.1,
+        model_version=1,
+        thresholds=Thresholds(0.4, 0.2, 0.7),
+    )
+
+
 def test_a_concurrent_update_of_the_customer_is_not_lost(world):
     dynamodb = boto3.client("dynamodb")
     other = {**ORDER, "order_id": "o-other", "order_ts": "2026-12-01T22:00:00Z"}
-    read = read_state(dynamodb, TABLE, ORDER["customer_id"])  # this order read the empty state...
+    read = read_customer(dynamodb, TABLE, ORDER["customer_id"])  # this order read the empty state...
     dynamodb.put_item(TableName=TABLE, Item=to_item(ORDER["customer_id"], updated(EMPTY, other)))  # ...another wrote
 
-    saved = save_state(dynamodb, TABLE, ORDER["customer_id"], ORDER, read)
+    mine = outcome_of(ORDER, "i-mine")
+    kept = save_decision(dynamodb, TABLE, ORDER, read, mine, order_fingerprint(ORDER))
 
-    assert saved == updated(updated(EMPTY, other), ORDER)
-    assert stored(ORDER["customer_id"]).seen == 2
+    assert kept is mine
+    assert stored(ORDER["customer_id"]) == updated(updated(EMPTY, other), ORDER)
+    assert read_customer(dynamodb, TABLE, ORDER["customer_id"]).decisions[-1].outcome == mine
+
+
+def test_a_retry_that_raced_its_first_attempt_gets_the_first_decision_and_counts_once(world):
+    dynamodb = boto3.client("dynamodb")
+    fingerprint = order_fingerprint(ORDER)
+    stale = read_customer(dynamodb, TABLE, ORDER["customer_id"])  # both attempts read the empty state
+    first = outcome_of(ORDER, "i-first", "review")
+    assert save_decision(dynamodb, TABLE, ORDER, stale, first, fingerprint) is first
+
+    kept = save_decision(dynamodb, TABLE, ORDER, stale, outcome_of(ORDER, "i-second"), fingerprint)
+
+    assert kept == first
+    assert stored(ORDER["customer_id"]).seen == 1
+
+
+def test_a_retried_order_gets_its_first_answer_again_without_a_second_score(app, endpoint, decisions, context):
+    answers(endpoint, 0.3)  # one model answer only: the stubber fails a second InvokeEndpoint
+
+    first = app.handler(EVENT, context)
+    again = app.handler(EVENT, context)
+
+    assert first["statusCode"] == again["statusCode"] == 200
+    assert body(again) == body(first) and again["headers"]["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first["headers"]
+    assert stored(ORDER["customer_id"]).seen == 1
+    assert [e["detail"]["inference_id"] for e in decisions()] == [body(first)["inference_id"]]
+
+
+def test_an_order_id_reused_with_other_fields_answers_409(app, endpoint, context):
+    answers(endpoint, 0.3)
+    app.handler(EVENT, context)
+
+    answer = app.handler(request(order_amount=ORDER["order_amount"] + 1), context)
+
+    assert answer["statusCode"] == 409
+    assert body(answer)["order_id"] == ORDER["order_id"] and "other field values" in body(answer)["message"]
+    assert stored(ORDER["customer_id"]).seen == 1
+
+
+def test_a_canary_answer_is_decided_and_reported_as_the_version_that_gave_it(app, endpoint, context):
+    register_version(2, operating_point=0.6)  # version 2 is the canary; the endpoint still names v1's config
+    answers(endpoint, 0.25, version=2)
+
+    result = body(app.handler(EVENT, context))
+
+    assert result["model_version"] == 2
+    assert result["thresholds"] == {"operating_point": 0.6, "review": 0.3, "decline": pytest.approx(0.8)}
+    assert result["decision"] == "approve"  # under v1's thresholds (review from 0.2) it would be review
 
 
 def test_a_malformed_order_answers_400_naming_the_field_and_calls_nothing(app, endpoint, context):

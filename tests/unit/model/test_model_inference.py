@@ -65,6 +65,16 @@ def test_json_instances_round_trip_to_scores_and_labels(model):
     assert [p["label"] for p in predictions] == [1, 0] and content_type == "application/json"
 
 
+def test_the_json_answer_names_the_registry_version_the_deployment_gave_the_container(model, monkeypatch):
+    prediction = predict_fn(input_fn('[{"order_amount": 150.0}]', "application/json"), model)
+    monkeypatch.delenv("CD4ML_MODEL_VERSION", raising=False)
+    assert "model_version" not in json.loads(output_fn(prediction, "application/json")[0])
+    monkeypatch.setenv("CD4ML_MODEL_VERSION", "7")
+    answer = json.loads(output_fn(prediction, "application/json")[0])
+    assert answer["model_version"] == 7 and len(answer["predictions"]) == 1
+    assert output_fn(prediction, "text/csv")[0].count(",") == 1  # CSV answers stay score,label lines
+
+
 def test_json_may_be_a_list_of_instances_sent_as_bytes(model):
     instances = '[{"order_amount": 150}, {"order_amount": 20}]'
     listed = predict_fn(input_fn(instances.encode(), "application/json"), model)

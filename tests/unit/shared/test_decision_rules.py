@@ -8,16 +8,27 @@ from pathlib import Path
 
 import pytest
 from cd4ml_shared.decisions import (
+    DECISIONS_ATTRIBUTE,
+    RECENT_DECISIONS,
+    DecisionOutcome,
     DecisionRules,
     DecisionSettings,
     InvalidOrder,
+    ModelAnswer,
     ModelFailed,
+    OrderConflict,
+    RecordedDecision,
     Thresholds,
     decide,
+    decided_before,
+    decisions_attribute,
     model_request_body,
     operating_point_of,
+    order_fingerprint,
+    parse_model_answer,
     parse_model_score,
     parse_order,
+    recorded_decisions,
     request_body,
 )
 from cd4ml_shared.environment import SettingsError
@@ -92,6 +103,49 @@ def test_the_model_answer_reads_as_one_finite_probability():
     ):
         with pytest.raises(ModelFailed):
             parse_model_score(body, "application/json")
+
+
+def test_the_model_answer_carries_the_version_that_answered_when_the_container_reports_it():
+    assert parse_model_answer(b'{"predictions": [{"score": 0.25}], "model_version": 3}', "application/json") == (
+        ModelAnswer(0.25, 3)
+    )
+    # absent, or not a positive whole number: unknown (the endpoint's config says), never a failure
+    for body in (b'{"predictions": [{"score": 0.25}]}', b'{"predictions": [0.25], "model_version": "3"}'):
+        assert parse_model_answer(body, "application/json") == ModelAnswer(0.25, None)
+    for version in ("0", "true", "2.5", "-1"):
+        body = b'{"predictions": [0.25], "model_version": ' + version.encode() + b"}"
+        assert parse_model_answer(body, "application/json").model_version is None
+    assert parse_model_answer(b"0.75,1\n", "text/csv") == ModelAnswer(0.75, None)
+
+
+def _outcome(order_id: str, decision: str = "review") -> DecisionOutcome:
+    return DecisionOutcome(
+        inference_id=f"i-{order_id}",
+        order_id=order_id,
+        customer_id="c-1",
+        decision=decision,  # type: ignore[arg-type]
+        score=0.3,
+        model_version=2,
+        thresholds=Thresholds(0.4, 0.2, 0.7),
+    )
+
+
+def test_recorded_decisions_round_trip_through_the_state_item_and_keep_the_latest():
+    kept = [RecordedDecision(f"f{n}", _outcome(f"o-{n}")) for n in range(RECENT_DECISIONS + 5)]
+    item = {DECISIONS_ATTRIBUTE: decisions_attribute(kept)}
+    assert recorded_decisions(item, "c-1") == tuple(kept[5:])
+    assert recorded_decisions(None, "c-1") == () == recorded_decisions({DECISIONS_ATTRIBUTE: {"S": "[{"}}, "c-1")
+
+
+def test_a_retried_order_is_found_and_an_id_reused_with_other_fields_is_a_conflict():
+    order = {"order_id": "o-1", "customer_id": "c-1", "order_amount": 10.0}
+    kept = [RecordedDecision(order_fingerprint(order), _outcome("o-1"))]
+    assert decided_before(kept, "o-1", order_fingerprint(dict(order))) == _outcome("o-1")
+    assert decided_before(kept, "o-2", order_fingerprint({**order, "order_id": "o-2"})) is None
+    with pytest.raises(OrderConflict, match="'o-1' was decided already with other field values"):
+        decided_before(kept, "o-1", order_fingerprint({**order, "order_amount": 11.0}))
+    # the label and fields the contract does not know are not part of the order's identity
+    assert order_fingerprint({**order, "client_note": "x"}) == order_fingerprint(order)
 
 
 def test_thresholds_derive_from_the_operating_point_and_the_band():

@@ -83,7 +83,10 @@ def test_the_endpoint_config_has_one_variant_and_captures_input_and_output():
 
 def test_the_model_is_created_from_the_package_version():
     request = model_request(settings(), "cd4ml-dev-fraud-v7", ARN)
-    assert request["PrimaryContainer"] == {"ModelPackageName": ARN}
+    assert request["PrimaryContainer"] == {
+        "ModelPackageName": ARN,
+        "Environment": {"CD4ML_MODEL_VERSION": ARN.rsplit("/", 1)[-1]},  # its answers say which version gave them
+    }
 
 
 def test_the_update_is_blue_green_canary_with_alarm_rollback_or_linear_when_asked():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -48,6 +49,18 @@ class ModelFailed(Exception):
 
 class DecisionNotPublished(Exception):
     """EventBridge did not take the `Decision Made` event: the action was not performed (answered 500)."""
+
+
+class OrderConflict(Exception):
+    """An order id that was decided already, sent again with other field values (answered 409): a retry must send
+    the same order, and a new order needs a new id."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(
+            f"order {order_id!r} was decided already with other field values; a retry must send the same order, "
+            "a new order a new order_id"
+        )
+        self.order_id = order_id
 
 
 # ---- the order ----------------------------------------------------------------------------------------------------
@@ -132,10 +145,25 @@ def model_request_body(vector: Sequence[float]) -> str:
     return ",".join("" if math.isnan(v) else repr(float(v)) for v in vector) + "\n"
 
 
-def parse_model_score(body: bytes, content_type: str | None) -> float:
-    """The one score of the model's answer (`{"predictions": [{"score": p, ...}]}`, or a CSV `score,label` line);
-    ModelFailed when it is anything else, or not a finite probability."""
+MODEL_VERSION_FIELD = "model_version"  # the version a serving container reports beside its predictions
+
+
+@dataclass(frozen=True)
+class ModelAnswer:
+    """The model's answer to one order: its score, and the version that answered when the container reports it
+    (during a blue/green update the canary fleet answers some requests with the new version)."""
+
+    score: float
+    model_version: int | None = None
+
+
+def parse_model_answer(body: bytes, content_type: str | None) -> ModelAnswer:
+    """The one score of the model's answer (`{"predictions": [{"score": p, ...}], "model_version": N}`, or a CSV
+    `score,label` line) and the version it reports (JSON only; None when absent or not a positive whole number:
+    the caller falls back to the endpoint's config); ModelFailed when the score is missing, several, or not a
+    finite probability."""
     kind = (content_type or MODEL_ACCEPT).split(";", 1)[0].strip().lower()
+    version: Any = None
     try:
         text = body.decode("utf-8")
         if kind in ("text/csv", "text/plain"):
@@ -147,6 +175,8 @@ def parse_model_score(body: bytes, content_type: str | None) -> float:
             if not isinstance(predictions, list):
                 raise ValueError('expected {"predictions": [...]}')
             scores = [float(p["score"] if isinstance(p, dict) else p) for p in predictions]
+            if isinstance(document, dict):
+                version = document.get(MODEL_VERSION_FIELD)
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
         shown = body[:_SHOWN].decode("utf-8", "replace")
         raise ModelFailed(f"the model's answer does not read as a score ({error}): {shown!r}") from None
@@ -155,7 +185,13 @@ def parse_model_score(body: bytes, content_type: str | None) -> float:
     score = scores[0]
     if not math.isfinite(score) or not 0.0 <= score <= 1.0:
         raise ModelFailed(f"the model answered the score {score!r}, not a probability")
-    return score
+    reported = version if isinstance(version, int) and not isinstance(version, bool) and version > 0 else None
+    return ModelAnswer(score, reported)
+
+
+def parse_model_score(body: bytes, content_type: str | None) -> float:
+    """The score of `parse_model_answer`."""
+    return parse_model_answer(body, content_type).score
 
 
 # ---- the rules ----------------------------------------------------------------------------------------------------
@@ -265,6 +301,19 @@ class DecisionOutcome:
     model_version: int
     thresholds: Thresholds
 
+    @classmethod
+    def from_answer(cls, answer: Mapping[str, Any], customer_id: str) -> DecisionOutcome:
+        """The outcome of a recorded answer (`answer()`), for a retried order."""
+        return cls(
+            inference_id=str(answer["inference_id"]),
+            order_id=str(answer["order_id"]),
+            customer_id=customer_id,
+            decision=answer["decision"],
+            score=float(answer["score"]),
+            model_version=int(answer["model_version"]),
+            thresholds=Thresholds(**{k: float(v) for k, v in answer["thresholds"].items()}),
+        )
+
     def answer(self) -> dict[str, Any]:
         """The 200 answer's body (the API's contract)."""
         return {
@@ -289,12 +338,76 @@ class DecisionOutcome:
         }
 
 
+# ---- retried orders -----------------------------------------------------------------------------------------------
+RECENT_DECISIONS = 32  # the decisions kept with a customer's state: a retry of one of these orders is answered again
+DECISIONS_ATTRIBUTE = "decisions"  # the attribute of the state item that holds them (a JSON list)
+
+
+def order_fingerprint(order: Mapping[str, Any], contract: DatasetContract = ORDERS) -> str:
+    """A digest of the order's contract fields (the label aside): a retry carries the same fields, a different order
+    reusing the id does not."""
+    fields = {c.name: order.get(c.name) for c in contract.columns if c.role != "label"}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class RecordedDecision:
+    """A decision kept with the customer's state: the order's fingerprint and the answer it got."""
+
+    fingerprint: str
+    outcome: DecisionOutcome
+
+    def matches(self, fingerprint: str) -> bool:
+        return self.fingerprint == fingerprint
+
+
+def recorded_decisions(item: Mapping[str, Any] | None, customer_id: str) -> tuple[RecordedDecision, ...]:
+    """The decisions kept in a state item (oldest first); none when the item has none. A kept list that does not
+    read (an item written by hand) is treated as empty: the orders are decided again, not refused."""
+    raw = ((item or {}).get(DECISIONS_ATTRIBUTE) or {}).get("S")
+    if not raw:
+        return ()
+    try:
+        return tuple(
+            RecordedDecision(str(entry["fingerprint"]), DecisionOutcome.from_answer(entry["answer"], customer_id))
+            for entry in json.loads(raw)
+        )
+    except (ValueError, KeyError, TypeError):
+        return ()
+
+
+def decisions_attribute(kept: Sequence[RecordedDecision]) -> dict[str, str]:
+    """The state item's attribute for the latest `RECENT_DECISIONS` decisions."""
+    entries = [{"fingerprint": r.fingerprint, "answer": r.outcome.answer()} for r in kept[-RECENT_DECISIONS:]]
+    return {"S": json.dumps(entries, separators=(",", ":"))}
+
+
+def decided_before(kept: Sequence[RecordedDecision], order_id: str, fingerprint: str) -> DecisionOutcome | None:
+    """The recorded outcome of this order when it was decided already; OrderConflict when its id was decided with
+    other fields."""
+    for recorded in reversed(kept):
+        if recorded.outcome.order_id == order_id:
+            if not recorded.matches(fingerprint):
+                raise OrderConflict(order_id)
+            return recorded.outcome
+    return None
+
+
 # ---- HTTP answers (payload format 2.0) ----------------------------------------------------------------------------
-def http_answer(status: int, body: Mapping[str, Any], retry_after_s: int | None = None) -> dict[str, Any]:
-    headers = {"content-type": "application/json"}
+REPLAYED_HEADER = "idempotent-replayed"  # "true" on the answer to a retried order (its first answer, again)
+
+
+def http_answer(
+    status: int,
+    body: Mapping[str, Any],
+    retry_after_s: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    answer_headers = {"content-type": "application/json", **(headers or {})}
     if retry_after_s is not None:
-        headers["retry-after"] = str(retry_after_s)
-    return {"statusCode": status, "headers": headers, "body": json.dumps(body)}
+        answer_headers["retry-after"] = str(retry_after_s)
+    return {"statusCode": status, "headers": answer_headers, "body": json.dumps(body)}
 
 
 def invalid_order_answer(error: InvalidOrder) -> dict[str, Any]:

@@ -167,12 +167,20 @@ def _baking_total(settings: DeploymentSettings) -> int:
     return steps * settings.baking_seconds + settings.termination_wait_seconds
 
 
+MODEL_VERSION_VARIABLE = "CD4ML_MODEL_VERSION"  # the serving container reports it beside its predictions
+
+
 def model_request(settings: DeploymentSettings, name: str, package_arn: str) -> dict[str, Any]:
-    """CreateModel from the registered version: the package's container, image and model data as registered."""
+    """CreateModel from the registered version: the package's container, image and model data as registered, with
+    the version number in the container's environment (merged over the package's), so that the answers of each
+    fleet say which version gave them, a canary's included."""
     return {
         "ModelName": name,
         "ExecutionRoleArn": settings.role_arn,
-        "PrimaryContainer": {"ModelPackageName": package_arn},
+        "PrimaryContainer": {
+            "ModelPackageName": package_arn,
+            "Environment": {MODEL_VERSION_VARIABLE: str(version_of_package(package_arn))},
+        },
         "Tags": [{"Key": "cd4ml:model_package_arn", "Value": package_arn}],
     }
 
