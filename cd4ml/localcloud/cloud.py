@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import s3, sns, stepfunctions
+from . import cloudwatch_alarms, s3, sns, stepfunctions
 from .apigateway.gateway import HttpApiGateway
 from .aws import ACCOUNT_ID, DEFAULT_REGION, ClientFactory, local_environment
 from .clock import Clock, ManualClock
@@ -175,6 +175,7 @@ class LocalCloud:
             DeployedStacks(),
             _Hooks(sns.install),
             _Hooks(registry.install),
+            _Hooks(cloudwatch_alarms.install),  # statistics by the exact dimension set, as CloudWatch
             _ExecutionStopper(self.region),
             self.kinesis,
             self.sagemaker_jobs,

@@ -12,10 +12,12 @@ Not evaluated (left in their state, logged once): metric-math alarms (`Metrics`)
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import operator
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -203,3 +205,42 @@ def _combine(statistic: str, values: list[float]) -> float:
     if statistic == "Maximum":
         return float(max(values))
     return float(sum(values) / len(values))
+
+
+# ---- GetMetricStatistics by the exact dimension set ---------------------------------------------------------------
+_exact = threading.local()
+
+
+def install() -> None:
+    """moto's GetMetricStatistics counts every datapoint whose dimensions *include* those asked for; CloudWatch
+    counts only the metric with exactly those dimensions. With SageMaker's metrics published both per variant and
+    per variant and endpoint config (the new fleet of a blue/green update), the per-variant statistic (and an alarm
+    on it) would count each invocation twice. Installed once per process; the filter applies to the calling thread
+    only, for the duration of its call."""
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    if getattr(CloudWatchBackend.get_metric_statistics, "_cd4ml_hook", False):
+        return
+    all_metrics = CloudWatchBackend.get_all_metrics
+    statistics = CloudWatchBackend.get_metric_statistics
+
+    @functools.wraps(all_metrics)
+    def get_all_metrics(self: Any) -> Any:
+        metrics = all_metrics(self)
+        wanted = getattr(_exact, "dimensions", None)
+        if wanted is None:
+            return metrics
+        return [m for m in metrics if frozenset((d.name, d.value) for d in m.dimensions) == wanted]
+
+    @functools.wraps(statistics)
+    def get_metric_statistics(self: Any, *args: Any, **kwargs: Any) -> Any:
+        dimensions = kwargs["dimensions"] if "dimensions" in kwargs else args[6]
+        _exact.dimensions = frozenset((d["Name"], d.get("Value")) for d in dimensions or [])
+        try:
+            return statistics(self, *args, **kwargs)
+        finally:
+            _exact.dimensions = None
+
+    get_metric_statistics._cd4ml_hook = True  # type: ignore[attr-defined]
+    CloudWatchBackend.get_all_metrics = get_all_metrics  # type: ignore[method-assign]
+    CloudWatchBackend.get_metric_statistics = get_metric_statistics  # type: ignore[method-assign]

@@ -20,6 +20,7 @@ from cd4ml_shared.aws.callbacks import discard_token
 from cd4ml_shared.aws.client_errors import is_transient
 from cd4ml_shared.aws.deployment import (
     describe_endpoint,
+    drop_new_fleet_alarms,
     endpoint_state,
     ensure_endpoint_config,
     ensure_model,
@@ -48,6 +49,7 @@ s3 = boto3.client("s3")
 sns = boto3.client("sns")
 sfn = boto3.client("stepfunctions")
 autoscaling = boto3.client("application-autoscaling")
+cloudwatch = boto3.client("cloudwatch")
 SETTINGS = DeploymentSettings.from_environment()
 AUTOSCALING = AutoscalingSettings.from_environment()
 TOPIC_ARN = required(os.environ, "NOTIFICATION_TOPIC_ARN")
@@ -91,7 +93,7 @@ def run_step(event: dict) -> dict:
         return {
             **state,
             "wait_timeout": wait_timeout(SETTINGS),
-            "deployment_config": deployment_config(SETTINGS) if state["exists"] else None,
+            "deployment_config": deployment_config(SETTINGS, deployment["config_name"]) if state["exists"] else None,
         }
     if step == "rollout":
         return wait_for(event, lambda: rollout(deployment))
@@ -140,7 +142,8 @@ def rollout(deployment: dict) -> dict:
     )
     if released:
         logger.info("variant deregistered from auto scaling for an instance type change")
-    return {**start_rollout(sagemaker, SETTINGS, deployment["config_name"]), "autoscaling_released": released}
+    started = start_rollout(sagemaker, cloudwatch, SETTINGS, deployment["config_name"])
+    return {**started, "autoscaling_released": released}
 
 
 def record(event: dict) -> dict:
@@ -149,6 +152,7 @@ def record(event: dict) -> dict:
     error = field(event, "error", "object", where="deploy_model", optional=True)
     result = "deployed" if error is None else "failed"
     document = deployment_record(deployment, result=result, error=error, finished_at=time.time())
+    drop_new_fleet_alarms(cloudwatch, deployment["config_name"])  # the fleet is in service or gone: they watch nothing
     package = sagemaker.describe_model_package(ModelPackageName=deployment["model_package_arn"])
     uri = record_deployment(s3, sagemaker, SETTINGS.artifacts_bucket, document, deployed=error is None)
     subject, message = notification(document, package, record_uri=uri)

@@ -3,11 +3,10 @@ train a small model quickly and let it through the gate, and serving code that f
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 
 from cd4ml.localcloud import LocalCloud
+from cd4ml.model_code import code_files, sourcedir
 
 
 def fast_training(num_round: int = 30, max_depth: int = 3, early_stopping_rounds: int = 10) -> dict[str, str]:
@@ -38,17 +37,34 @@ def transform_fn(model, body, content_type, accept):
 """
 
 
-def failing_code(cloud: LocalCloud) -> dict[str, str]:
-    """FAILING_SCRIPT packed as a SageMaker source directory in the stack's artifacts bucket; the container
-    environment that serves a version's own model with it (for a model error without a broken model archive)."""
+# inference.py of a version that scores correctly but slowly: each request takes the model SLOW_SECONDS
+SLOW_SECONDS = 0.3
+SLOW_SCRIPT = f"""
+import time
+
+from cd4ml_model.inference import input_fn, model_fn, output_fn
+from cd4ml_model.inference import predict_fn as _predict_fn
+
+
+def predict_fn(data, model):
+    time.sleep({SLOW_SECONDS})
+    return _predict_fn(data, model)
+""".encode()
+
+
+def serving_code(cloud: LocalCloud, script: bytes, name: str) -> dict[str, str]:
+    """The project's model code with `script` as its inference.py, packed as a SageMaker source directory in the
+    stack's artifacts bucket under `<name>/`; the container environment that serves a version's own model with
+    it."""
     bucket = cloud.physical_id("ArtifactsBucket")
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        info = tarfile.TarInfo("inference.py")
-        info.size = len(FAILING_SCRIPT)
-        tar.addfile(info, io.BytesIO(FAILING_SCRIPT))
-    cloud.client("s3").put_object(Bucket=bucket, Key="failing/sourcedir.tar.gz", Body=archive.getvalue())
+    archive = sourcedir({**code_files(), "inference.py": script})
+    cloud.client("s3").put_object(Bucket=bucket, Key=f"{name}/sourcedir.tar.gz", Body=archive)
     return {
         "SAGEMAKER_PROGRAM": "inference.py",
-        "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/failing/sourcedir.tar.gz",
+        "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/{name}/sourcedir.tar.gz",
     }
+
+
+def failing_code(cloud: LocalCloud) -> dict[str, str]:
+    """FAILING_SCRIPT as serving code (a model error on every request, without a broken model archive)."""
+    return serving_code(cloud, FAILING_SCRIPT, "failing")

@@ -139,7 +139,8 @@ def test_a_newer_approved_version_replaces_the_old_one_by_canary(cloud, first, s
     assert policy["TrafficRoutingConfiguration"]["Type"] == "CANARY"
     assert policy["TrafficRoutingConfiguration"]["CanarySize"] == {"Type": "CAPACITY_PERCENT", "Value": 50}
     alarms = {a["AlarmName"] for a in described["LastDeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]}
-    assert alarms == {cloud.physical_id("EndpointErrorsAlarm"), cloud.physical_id("EndpointLatencyAlarm")}
+    new_fleet = {f"{described['EndpointConfigName']}-new-fleet-{kind}" for kind in ("5xx", "latency")}
+    assert alarms == {cloud.physical_id("EndpointErrorsAlarm"), cloud.physical_id("EndpointLatencyAlarm"), *new_fleet}
     uri = json.loads(execution["output"])["record"]["record_uri"]
     bucket, key = uri[len("s3://") :].split("/", 1)
     record = json.loads(cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())

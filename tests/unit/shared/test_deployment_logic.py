@@ -12,6 +12,8 @@ from cd4ml_shared.deployment import (
     endpoint_config_request,
     execution_name,
     model_request,
+    new_fleet_alarm_names,
+    new_fleet_alarms,
     notification,
     record_key,
     refusal,
@@ -87,6 +89,22 @@ def test_the_model_is_created_from_the_package_version():
         "ModelPackageName": ARN,
         "Environment": {"CD4ML_MODEL_VERSION": ARN.rsplit("/", 1)[-1]},  # its answers say which version gave them
     }
+
+
+def test_an_update_also_rolls_back_on_alarms_that_watch_the_new_fleet_alone():
+    errors, latency = new_fleet_alarms(settings(LATENCY_BUDGET_US="250000"), "cd4ml-dev-fraud-v7")
+    assert (errors["AlarmName"], latency["AlarmName"]) == new_fleet_alarm_names("cd4ml-dev-fraud-v7")
+    for alarm in (errors, latency):
+        assert {"Name": "EndpointConfigName", "Value": "cd4ml-dev-fraud-v7"} in alarm["Dimensions"]
+        assert alarm["Namespace"] == "AWS/SageMaker" and alarm["TreatMissingData"] == "notBreaching"
+    assert (errors["MetricName"], errors["Statistic"], errors["Threshold"]) == ("Invocation5XXErrors", "Sum", 1.0)
+    assert (latency["MetricName"], latency["Statistic"], latency["Threshold"]) == ("ModelLatency", "Average", 250000.0)
+    rollback = deployment_config(settings(), "cd4ml-dev-fraud-v7")["AutoRollbackConfiguration"]["Alarms"]
+    assert [a["AlarmName"] for a in rollback] == [
+        "errors-alarm",
+        "latency-alarm",
+        *new_fleet_alarm_names("cd4ml-dev-fraud-v7"),
+    ]
 
 
 def test_the_update_is_blue_green_canary_with_alarm_rollback_or_linear_when_asked():

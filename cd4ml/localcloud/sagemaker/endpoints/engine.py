@@ -176,7 +176,9 @@ class SageMakerEndpoints:
         try:
             code, answer_headers, answer = variant.server.post(body, headers)
         except TimeoutError:
-            self.publisher.metrics.record(name, variant.spec.name, 500, None, (time.perf_counter() - started) * 1e6)
+            self.publisher.metrics.record(
+                name, variant.spec.name, 500, None, (time.perf_counter() - started) * 1e6, fleet.spec.name
+            )
             raise InvokeError(
                 "ModelError",
                 424,
@@ -186,7 +188,9 @@ class SageMakerEndpoints:
                 LogStreamArn=self._log_group_arn(name),
             ) from None
         except (OSError, http.client.HTTPException) as exc:
-            self.publisher.metrics.record(name, variant.spec.name, 500, None, (time.perf_counter() - started) * 1e6)
+            self.publisher.metrics.record(
+                name, variant.spec.name, 500, None, (time.perf_counter() - started) * 1e6, fleet.spec.name
+            )
             exited = variant.server.proc.poll()
             raise InvokeError(
                 "ModelError",
@@ -201,7 +205,7 @@ class SageMakerEndpoints:
         total_us = (time.perf_counter() - started) * 1e6
         model_us = optional_float(answer_headers.get(MODEL_LATENCY_HEADER))
         overhead_us = max(total_us - (model_us or 0.0), 0.0)
-        self.publisher.metrics.record(name, variant.spec.name, code, model_us, overhead_us)
+        self.publisher.metrics.record(name, variant.spec.name, code, model_us, overhead_us, fleet.spec.name)
         answer_type = answer_headers.get("content-type", "application/octet-stream")
         if code != 200:
             original = answer.decode("utf-8", "replace")

@@ -19,13 +19,16 @@ NAMESPACE = "AWS/SageMaker"
 
 
 class MetricBuffer:
-    """Invocation metrics aggregated per endpoint and variant until the next flush (StatisticValues)."""
+    """Invocation metrics aggregated until the next flush (StatisticValues), as AWS publishes them: per endpoint and
+    variant, and per endpoint, variant and endpoint config (each fleet of a blue/green update under its own config
+    name, which is what an alarm on the new fleet watches)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._stats: dict[tuple[str, str, str], list[float]] = {}  # (endpoint, variant, metric) -> n, sum, min, max
+        # (endpoint, variant, config or "", metric) -> n, sum, min, max
+        self._stats: dict[tuple[str, str, str, str], list[float]] = {}
 
-    def _add(self, key: tuple[str, str, str], value: float) -> None:
+    def _add(self, key: tuple[str, str, str, str], value: float) -> None:
         stat = self._stats.get(key)
         if stat is None:
             self._stats[key] = [1.0, value, value, value]
@@ -35,15 +38,22 @@ class MetricBuffer:
             stat[2] = min(stat[2], value)
             stat[3] = max(stat[3], value)
 
-    def record(self, endpoint: str, variant: str, status: int, model_us: float | None, overhead_us: float) -> None:
+    def record(
+        self, endpoint: str, variant: str, status: int, model_us: float | None, overhead_us: float, config: str = ""
+    ) -> None:
+        values = {
+            "Invocations": 1.0,
+            "InvocationsPerInstance": 1.0,
+            "Invocation4XXErrors": 1.0 if 400 <= status < 500 else 0.0,
+            "Invocation5XXErrors": 1.0 if status >= 500 else 0.0,
+            "OverheadLatency": overhead_us,
+        }
+        if model_us is not None:
+            values["ModelLatency"] = model_us
         with self._lock:
-            self._add((endpoint, variant, "Invocations"), 1.0)
-            self._add((endpoint, variant, "InvocationsPerInstance"), 1.0)
-            self._add((endpoint, variant, "Invocation4XXErrors"), 1.0 if 400 <= status < 500 else 0.0)
-            self._add((endpoint, variant, "Invocation5XXErrors"), 1.0 if status >= 500 else 0.0)
-            if model_us is not None:
-                self._add((endpoint, variant, "ModelLatency"), model_us)
-            self._add((endpoint, variant, "OverheadLatency"), overhead_us)
+            for fleet in {"", config}:
+                for metric, value in values.items():
+                    self._add((endpoint, variant, fleet, metric), value)
 
     def drain(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -51,11 +61,12 @@ class MetricBuffer:
         return [
             {
                 "MetricName": metric,
-                "Dimensions": [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+                "Dimensions": [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+                + ([{"Name": "EndpointConfigName", "Value": config}] if config else []),
                 "StatisticValues": {"SampleCount": n, "Sum": total, "Minimum": low, "Maximum": high},
                 "Unit": "Microseconds" if metric.endswith("Latency") else "None",
             }
-            for (endpoint, variant, metric), (n, total, low, high) in stats.items()
+            for (endpoint, variant, config, metric), (n, total, low, high) in stats.items()
         ]
 
 

@@ -59,6 +59,7 @@ class DeploymentSettings:
     termination_wait_seconds: int
     max_execution_seconds: int
     alarms: tuple[str, ...]
+    latency_budget_us: int = 100_000  # the new fleet's average ModelLatency over a minute that rolls it back
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> DeploymentSettings:
@@ -82,6 +83,7 @@ class DeploymentSettings:
             termination_wait_seconds=whole_number(env, "TERMINATION_WAIT_SECONDS"),
             max_execution_seconds=whole_number(env, "MAX_EXECUTION_SECONDS"),
             alarms=tuple(a for a in env.get("ROLLBACK_ALARMS", "").split(",") if a),
+            latency_budget_us=whole_number(env, "LATENCY_BUDGET_US", 100_000),
         )
         settings.check()
         return settings
@@ -211,8 +213,55 @@ def endpoint_config_request(settings: DeploymentSettings, name: str, model_name:
     }
 
 
-def deployment_config(settings: DeploymentSettings) -> dict[str, Any]:
-    """Blue/green with canary (or linear) traffic shifting, rolled back by SageMaker when an alarm fires."""
+def new_fleet_alarms(settings: DeploymentSettings, config_name: str) -> list[dict[str, Any]]:
+    """PutMetricAlarm requests for the new fleet of an update to `config_name`: any 5XX, and an average
+    ModelLatency over the budget, each over a minute, on the metrics SageMaker publishes with the dimension
+    EndpointConfigName=<new config> once that fleet takes traffic. The stack's own alarms watch the variant, where
+    the old fleet's traffic dilutes a canary's: a canary at 10 % that is three times too slow stays under an
+    average over both fleets (AWS's guide, "Monitor model latency on the new fleet")."""
+    dimensions = [
+        {"Name": "EndpointName", "Value": settings.endpoint_name},
+        {"Name": "VariantName", "Value": VARIANT},
+        {"Name": "EndpointConfigName", "Value": config_name},
+    ]
+    common = {
+        "Namespace": "AWS/SageMaker",
+        "Dimensions": dimensions,
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "TreatMissingData": "notBreaching",
+    }
+    errors, latency = new_fleet_alarm_names(config_name)
+    return [
+        {
+            **common,
+            "AlarmName": errors,
+            "AlarmDescription": f"The new fleet of {config_name} answered 5XX; its deployment rolls back.",
+            "MetricName": "Invocation5XXErrors",
+            "Statistic": "Sum",
+            "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        },
+        {
+            **common,
+            "AlarmName": latency,
+            "AlarmDescription": f"The new fleet of {config_name} is over its latency budget; its update rolls back.",
+            "MetricName": "ModelLatency",
+            "Statistic": "Average",
+            "Threshold": float(settings.latency_budget_us),
+            "ComparisonOperator": "GreaterThanThreshold",
+        },
+    ]
+
+
+def new_fleet_alarm_names(config_name: str) -> tuple[str, str]:
+    """The names of a config's new-fleet alarms (errors, latency): `<config>-new-fleet-5xx` / `-latency`."""
+    return f"{config_name}-new-fleet-5xx", f"{config_name}-new-fleet-latency"
+
+
+def deployment_config(settings: DeploymentSettings, config_name: str | None = None) -> dict[str, Any]:
+    """Blue/green with canary (or linear) traffic shifting, rolled back by SageMaker when an alarm fires: the
+    stack's alarms on the endpoint, and, for an update to `config_name`, that config's new-fleet alarms."""
     size = {"Type": "CAPACITY_PERCENT", "Value": settings.step_percent}
     routing: dict[str, Any] = {"Type": settings.routing, "WaitIntervalInSeconds": settings.baking_seconds}
     routing["CanarySize" if settings.routing == "CANARY" else "LinearStepSize"] = size
@@ -223,8 +272,9 @@ def deployment_config(settings: DeploymentSettings) -> dict[str, Any]:
             "MaximumExecutionTimeoutInSeconds": settings.max_execution_seconds,
         }
     }
-    if settings.alarms:
-        config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": a} for a in settings.alarms]}
+    alarms = [*settings.alarms, *(new_fleet_alarm_names(config_name) if config_name else ())]
+    if alarms:
+        config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": a} for a in alarms]}
     return config
 
 

@@ -202,6 +202,23 @@ def test_invocation_metrics_are_aggregated_per_variant() -> None:
     assert metrics.drain() == []
 
 
+def test_each_fleets_invocations_are_also_published_under_its_endpoint_config() -> None:
+    """As AWS does for blue/green updates: an alarm on the new fleet (EndpointConfigName) sees only its traffic."""
+    metrics = MetricBuffer()
+    metrics.record("ep", "AllTraffic", 200, 900.0, 100.0, "ep-v1")
+    metrics.record("ep", "AllTraffic", 200, 300_000.0, 100.0, "ep-v2")
+
+    latency = [d for d in metrics.drain() if d["MetricName"] == "ModelLatency"]
+
+    by_config = {
+        next((x["Value"] for x in d["Dimensions"] if x["Name"] == "EndpointConfigName"), None): d["StatisticValues"]
+        for d in latency
+    }
+    assert by_config[None]["SampleCount"] == 2  # the variant: both fleets
+    assert by_config["ep-v1"] == {"SampleCount": 1, "Sum": 900.0, "Minimum": 900.0, "Maximum": 900.0}
+    assert by_config["ep-v2"]["Sum"] == 300_000.0
+
+
 # ---- alarms ----------------------------------------------------------------------------------------------------
 def alarm(**overrides: Any) -> dict[str, Any]:
     return {

@@ -18,6 +18,8 @@ from ..deployment import (
     deployment_config,
     endpoint_config_request,
     model_request,
+    new_fleet_alarm_names,
+    new_fleet_alarms,
     record_key,
 )
 from .client_errors import error_code, error_message
@@ -106,15 +108,18 @@ def hold_endpoint(table: Any, endpoint_name: str, token: str, *, execution: str,
         raise EndpointBusy(f"endpoint {endpoint_name}: another deployment's task is waiting on it") from None
 
 
-def start_rollout(sagemaker: Any, settings: DeploymentSettings, config_name: str) -> dict[str, Any]:
-    """CreateEndpoint the first time, else a blue/green UpdateEndpoint with alarm rollback. Returns what was done;
-    the endpoint's state-change event ends the wait."""
+def start_rollout(sagemaker: Any, cloudwatch: Any, settings: DeploymentSettings, config_name: str) -> dict[str, Any]:
+    """CreateEndpoint the first time, else a blue/green UpdateEndpoint with alarm rollback, the new fleet's alarms
+    put first (PutMetricAlarm replaces an alarm of the same name: a retried step makes them once). Returns what was
+    done; the endpoint's state-change event ends the wait."""
     state = endpoint_state(sagemaker, settings.endpoint_name)
     require_idle(state, settings.endpoint_name)
     if not state["exists"]:
         sagemaker.create_endpoint(EndpointName=settings.endpoint_name, EndpointConfigName=config_name)
         return {"action": "create", "deployment_config": None}
-    config = deployment_config(settings)
+    for alarm in new_fleet_alarms(settings, config_name):
+        cloudwatch.put_metric_alarm(**alarm)
+    config = deployment_config(settings, config_name)
     try:
         sagemaker.update_endpoint(
             EndpointName=settings.endpoint_name, EndpointConfigName=config_name, DeploymentConfig=config
@@ -124,6 +129,14 @@ def start_rollout(sagemaker: Any, settings: DeploymentSettings, config_name: str
             raise EndpointBusy(f"endpoint {settings.endpoint_name}: {error_message(error)}") from None
         raise
     return {"action": "update", "deployment_config": config}
+
+
+def drop_new_fleet_alarms(cloudwatch: Any, config_name: str) -> list[str]:
+    """Delete a config's new-fleet alarms once its deployment ended (they watch nothing after it; one pair per
+    version would pile up). DeleteAlarms of alarms that do not exist succeeds, so a retried record is harmless."""
+    names = list(new_fleet_alarm_names(config_name))
+    cloudwatch.delete_alarms(AlarmNames=names)
+    return names
 
 
 def start_rollback(sagemaker: Any, endpoint_name: str, previous_config: str | None) -> dict[str, Any]:
