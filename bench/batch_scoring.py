@@ -93,6 +93,14 @@ def state_seconds(cloud: LocalCloud, arn: str) -> list[tuple[str, float]]:
     return spans
 
 
+def load_average() -> str:
+    """The machine's load averages: on a shared machine, numbers taken under load are not comparable."""
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="orders to score")
@@ -104,6 +112,7 @@ def main() -> int:
     print("cd4ml batch scoring: the scoring run on the local cloud vs. the model's own predict")
     print(f"date:     {now:%Y-%m-%d %H:%M:%S} UTC; machine: {platform.machine()}, {os.cpu_count()} cores")
     print(f"settings: rows={args.rows:,} train_rows={args.train_rows:,} seed={args.seed}")
+    print(f"load:     {load_average()} at the start (1, 5, 15 min; the machine may be shared)")
 
     with LocalCloud.deployed(ROOT / "template.yaml", PARAMETERS) as cloud:
         driver = PipelineDriver(cloud)
@@ -163,6 +172,7 @@ def main() -> int:
     for name, seconds in states:
         print(f"  {name:<16} {seconds:6.2f} s")
     print(f"end to end / model predict: {(rows / end_to_end) / (rows / predict_s):.3f} of the model's rows/s")
+    print(f"load:     {load_average()} at the end")
     return 0
 
 

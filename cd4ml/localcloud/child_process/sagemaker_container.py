@@ -392,6 +392,38 @@ def assemble(outputs: list[bytes], assemble_with: str) -> bytes:
     return b"".join(outputs)
 
 
+# Bytes that make split_records drop or trim a line (a blank or whitespace-only line, a `\r\n` ending).
+_LINE_SPECIAL = (b"\r", b" ", b"\t", b"\x0b", b"\x0c")
+
+
+def request_bodies(data: bytes, split_type: str, strategy: str, max_payload: int) -> Iterator[bytes]:
+    """The request bodies of one input object, exactly as `batch_requests(split_records(data, split_type), ...)`
+    makes them. An input of plain `\n`-separated lines (no blank line, no whitespace: the feature job's CSV) is cut
+    into MultiRecord requests at line ends found with `bytes.rfind`, without a bytes object for every line joined
+    back again (a million lines cost about half a second that way); anything else takes the general path."""
+    plain = (
+        split_type == "Line"
+        and strategy == "MultiRecord"
+        and not data.startswith(b"\n")
+        and b"\n\n" not in data
+        and not any(special in data for special in _LINE_SPECIAL)
+    )
+    if not plain:
+        yield from batch_requests(split_records(data, split_type), strategy, max_payload)
+        return
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)  # where the last line ends, without its newline
+    start = 0
+    while start < end:
+        # whole lines whose sizes, each plus one for its newline, add up to at most max_payload
+        limit = start + max_payload - 1
+        cut = end if limit >= end else data.rfind(b"\n", start, limit + 1)
+        if cut <= start:  # one line longer than max_payload goes alone (the caller refuses it by its size)
+            cut = data.find(b"\n", start, end)
+            cut = end if cut == -1 else cut
+        yield data[start:cut]
+        start = cut + 1
+
+
 class TransformError(Exception):
     """A record of an input object could not be transformed."""
 
@@ -409,10 +441,10 @@ def run_transform(config_path: Path) -> None:
         raw = Path(item["input"]).read_bytes()
         if config.get("compression") == "Gzip":
             raw = gzip.decompress(raw)
-        records = split_records(raw, config.get("split_type") or "None")
         outputs: list[bytes] = []
         strategy = config.get("batch_strategy") or "MultiRecord"
-        for number, body in enumerate(batch_requests(records, strategy, config["max_payload_bytes"]), 1):
+        bodies = request_bodies(raw, config.get("split_type") or "None", strategy, config["max_payload_bytes"])
+        for number, body in enumerate(bodies, 1):
             if len(body) > config["max_payload_bytes"]:
                 raise TransformError(
                     f"{item['name']}: request {number} has {len(body)} bytes, more than MaxPayloadInMB "
@@ -426,7 +458,7 @@ def run_transform(config_path: Path) -> None:
         target = Path(item["output"])
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(assemble(outputs, config.get("assemble_with") or "None"))
-        print(f"{item['name']}: {len(records)} records in {len(outputs)} requests -> {target.name}", flush=True)
+        print(f"{item['name']}: {len(raw):,} bytes in {len(outputs)} requests -> {target.name}", flush=True)
 
 
 def _print_user_traceback(exc: BaseException) -> None:

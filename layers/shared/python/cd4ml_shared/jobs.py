@@ -19,6 +19,9 @@ from .payload import field as payload_field
 # at most 8 letters, as "features" (MAX_JOB_NAME_PREFIX)
 JobKind = Literal["features", "train", "evaluate", "scoring"]
 JobType = Literal["processing", "training"]  # the SageMaker job that runs it
+# A batch-scoring run's batch transform, `<prefix>-batch-<attempt>` (scoring.transform_job_name): a name of the run's
+# too, so a failed scoring run stops its transform as it stops its feature job.
+TRANSFORM_KIND = "batch"
 
 # What the training script prints every round; the names become the job's FinalMetricDataList.
 METRIC_DEFINITIONS = [
@@ -132,7 +135,8 @@ def is_run_job_name(prefix: str, name: str) -> bool:
     """Whether `name` is one of `job_name(prefix, kind, attempt)`: a run's own jobs, not another run's whose prefix
     merely contains this one."""
     kind, _, attempt = name.removeprefix(f"{prefix}-").partition("-")
-    return name.startswith(f"{prefix}-") and kind in get_args(JobKind) and attempt.isascii() and attempt.isdigit()
+    known = kind in get_args(JobKind) or kind == TRANSFORM_KIND
+    return name.startswith(f"{prefix}-") and known and attempt.isascii() and attempt.isdigit()
 
 
 class NotThisRun(ValueError):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .decisions import Decision, DecisionRules, Thresholds, decide
 from .environment import environment, required, whole_number
 from .errors import PipelineError
+from .jobs import TRANSFORM_KIND
 from .layout import DATA_FORMATS, SCORING_PREFIX, RunLayout
 
 if TYPE_CHECKING:  # run_input is pydantic: only the functions that parse a payload pay its import
@@ -70,7 +71,7 @@ def scores_key(dataset: DatasetRef) -> str:
 def transform_job_name(job_prefix: str, attempt: int) -> str:
     """A new name for each attempt (SageMaker never reuses one), in the stack's job-name space (`<prefix>-batch-N`,
     no longer than a training run's `-features-N`)."""
-    return f"{job_prefix}-batch-{attempt}"
+    return f"{job_prefix}-{TRANSFORM_KIND}-{attempt}"
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,9 @@ class ScoringSettings:
     token_table: str = ""  # the transform's starter stores its task token there
     notification_topic_arn: str = ""
     stage: str = ""
+    # a failed run's jobs are stopped only for a running execution of this state machine, within this stack's names
+    state_machine_arn: str = ""
+    job_name_prefix: str = ""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> ScoringSettings:
@@ -125,6 +129,8 @@ class ScoringSettings:
             token_table=env.get("TOKEN_TABLE", ""),
             notification_topic_arn=env.get("NOTIFICATION_TOPIC_ARN", ""),
             stage=env.get("STAGE", ""),
+            state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
+            job_name_prefix=env.get("JOB_NAME_PREFIX", ""),
         )
 
     @property
@@ -162,6 +168,45 @@ def transform_output_key(layout: RunLayout) -> str:
 def parse_transform_output(text: str, orders: int) -> tuple[list[float], list[int]]:
     """The scores and labels of the transform's `text/csv` answer (`score,label` per line, in the orders' order);
     `TransformOutputMismatch` when a line does not parse or the count differs from `orders`."""
+    fast = _plain_transform_output(text)
+    if fast is not None:
+        scores, labels = fast
+        if len(scores) != orders:
+            raise TransformOutputMismatch(f"the transform answered {len(scores):,} rows for {orders:,} orders")
+        return scores, labels
+    return _parse_transform_lines(text, orders)
+
+
+def _plain_transform_output(text: str) -> tuple[list[float], list[int]] | None:
+    """An answer of plain `score,label` lines read by pyarrow in C (about 6x faster than a float() per line, to the
+    same float64: both parsers round correctly), or None when it is anything else (other columns, text, a score
+    that is no finite number): the line-by-line reader then names the first bad line."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pa_csv
+    except ImportError:  # a runtime without pyarrow: the line-by-line reader
+        return None
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(text.encode("utf-8")),
+            read_options=pa_csv.ReadOptions(column_names=["score", "label"]),
+            parse_options=pa_csv.ParseOptions(ignore_empty_lines=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={"score": pa.float64(), "label": pa.int64()},
+                null_values=[],
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, ValueError):
+        return None
+    score, label = table.column("score"), table.column("label")
+    if score.null_count or label.null_count or not pc.all(pc.is_finite(score)).as_py():
+        return None
+    return score.to_pylist(), label.to_pylist()
+
+
+def _parse_transform_lines(text: str, orders: int) -> tuple[list[float], list[int]]:
     scores: list[float] = []
     labels: list[int] = []
     for number, line in enumerate(io.StringIO(text), start=1):

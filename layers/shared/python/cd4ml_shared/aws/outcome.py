@@ -4,7 +4,7 @@ the SageMaker jobs a failed run left running stopped (only its own, once its exe
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -13,6 +13,11 @@ from ..jobs import NotThisRun, is_run_job_name, job_prefix_of_running_execution
 from ..layout import RunLayout
 from ..s3_uri import parse_s3_uri
 from .client_errors import error_code
+
+# The SageMaker job types each kind of run starts (and a failure of it stops): a training run's training and
+# processing jobs; a batch-scoring run's feature (processing) job and batch transform.
+TRAINING_RUN_JOB_TYPES = ("training", "processing")
+SCORING_RUN_JOB_TYPES = ("processing", "transform")
 
 
 def report_inputs(s3: Any, record: Mapping[str, Any], bucket: str) -> tuple[Any, Any, dict[str, bytes]]:
@@ -51,6 +56,7 @@ def stop_failed_run_jobs(
     claimed_prefix: str | None,
     stack_prefix: str,
     state_machine_arn: str,
+    job_types: Sequence[str] = TRAINING_RUN_JOB_TYPES,
 ) -> list[str]:
     """Stop the jobs of a failed run, once its execution is confirmed: a running execution of this stack's state
     machine whose input names this run (a made-up payload must not stop anyone's jobs). `NotThisRun` otherwise."""
@@ -66,15 +72,16 @@ def stop_failed_run_jobs(
     prefix = job_prefix_of_running_execution(
         execution, run_id=run_id, claimed_prefix=claimed_prefix, stack_prefix=stack_prefix
     )
-    return stop_run_jobs(sagemaker, prefix)
+    return stop_run_jobs(sagemaker, prefix, job_types)
 
 
-def stop_run_jobs(sagemaker: Any, job_prefix: str) -> list[str]:
-    """Stop the SageMaker jobs a failed run leaves running (a waiting task that timed out does not stop its job, and
-    a GPU instance left training costs money for nothing): exactly the run's names (`jobs.job_name`), not every job
-    whose name contains the prefix. Returns the names of the jobs asked to stop."""
+def stop_run_jobs(sagemaker: Any, job_prefix: str, job_types: Sequence[str] = TRAINING_RUN_JOB_TYPES) -> list[str]:
+    """Stop the SageMaker jobs of `job_types` a failed run leaves running (a waiting task that timed out does not
+    stop its job, and a GPU instance left training costs money for nothing): exactly the run's names
+    (`jobs.is_run_job_name`), not every job whose name contains the prefix. A job that ended between the listing and
+    its stop is skipped. Returns the names of the jobs asked to stop."""
     stopped: list[str] = []
-    for kind in ("training", "processing"):
+    for kind in job_types:
         lister = getattr(sagemaker, f"list_{kind}_jobs")
         stopper = getattr(sagemaker, f"stop_{kind}_job")
         request: dict[str, Any] = {"NameContains": job_prefix, "StatusEquals": "InProgress", "MaxResults": 100}
