@@ -53,6 +53,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/sagemaker_endpoints.py
 	$(BIN)/python bench/data_validation.py
 	$(BIN)/python bench/training_pipeline.py
+	$(BIN)/python bench/batch_scoring.py
+	$(BIN)/python bench/decision_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
