@@ -304,6 +304,65 @@ def _registry(args: argparse.Namespace) -> int:
         return 1
 
 
+def _features_backfill(args: argparse.Namespace) -> int:
+    """`cd4ml features backfill SOURCE`: the online store's customer states from a dataset of past orders."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+    from cd4ml_shared.data_quality import DatasetUnreadable, Format, UnsupportedFormat, read_table
+    from cd4ml_shared.s3_uri import parse_s3_uri
+
+    from . import model_registry as registry
+    from .online_store import customer_states, write_states
+
+    try:
+        path = Path(args.config_file or DEFAULT_FILE)
+        if args.config_file and not path.is_file():
+            raise SamConfigError(f"{path}: no such SAM configuration file")
+        config = read_deploy_config(path, args.config_env)
+        region = args.region or config.region
+        session = boto3.session.Session(region_name=region or boto3.session.Session().region_name or DEFAULT_REGION)
+
+        def client(service: str) -> Any:
+            return session.client(service, endpoint_url=args.endpoint_url)
+
+        table = args.table
+        if not table:
+            stack = args.stack_name or config.stack_name or "cd4ml"
+            table = registry.stack_outputs(client("cloudformation"), stack).get("CustomerFeaturesTableName")
+            if not table:
+                raise registry.RegistryRefusal(f"stack {stack} has no output CustomerFeaturesTableName; give --table")
+        if args.source.startswith("s3://"):
+            bucket, key = parse_s3_uri(args.source)
+            data: Any = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+            suffix = key.lower()
+            fmt: Format = "parquet" if suffix.endswith(".parquet") else "csv"
+            orders = read_table(data, fmt, source=args.source, compression="gzip" if suffix.endswith(".gz") else None)
+        else:
+            orders = read_table(Path(args.source))
+        folded = customer_states(orders)
+        print(f"{folded.orders:,} orders of {len(folded.states):,} customers folded from {args.source}")
+        if folded.skipped_rows:
+            print(f"{folded.skipped_rows:,} rows skipped: " + "; ".join(folded.problems))
+        result = write_states(
+            client("dynamodb"),
+            table,
+            folded.states,
+            overwrite=args.overwrite,
+            progress=lambda done, total: print(f"  {done:,} / {total:,} customers") if done % 10_000 < 100 else None,
+        )
+        kept = "" if args.overwrite else f", {result.kept:,} kept (they have a state already; --overwrite replaces)"
+        print(f"{table}: {result.written:,} customers written{kept} in {result.seconds:.1f}s")
+        for error in result.errors[:10]:
+            print(f"error: {error}", file=sys.stderr)
+        return 1 if result.errors else 0
+    except (registry.RegistryRefusal, SamConfigError, DatasetUnreadable, UnsupportedFormat, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cd4ml", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the local cloud does")
@@ -420,6 +479,21 @@ def main(argv: list[str] | None = None) -> int:
         registry_options(decide)
         decide.add_argument("target", metavar="VERSION|ARN", help="a version number of the group, or its ARN")
         decide.add_argument("--reason", help="why, recorded with who in ApprovalDescription (required to reject)")
+
+    features = commands.add_parser("features", help="the online features decisions read (CustomerFeaturesTable)")
+    feature_commands = features.add_subparsers(dest="features_command", required=True)
+    backfill = feature_commands.add_parser(
+        "backfill", help="build each customer's online state from a dataset of past orders (before go-live)"
+    )
+    backfill.add_argument("source", metavar="SOURCE", help="orders as .csv, .csv.gz or .parquet: s3://... or a file")
+    backfill.add_argument("--table", help="the table (default: the stack's output CustomerFeaturesTableName)")
+    backfill.add_argument("--stack-name", help="the stack (default: samconfig.toml's stack_name for --config-env)")
+    backfill.add_argument("--config-env", default="dev", help="the samconfig.toml environment (default: dev)")
+    backfill.add_argument("--config-file", help="the SAM configuration file (default: ./samconfig.toml)")
+    backfill.add_argument("--region", help="the region (default: samconfig's, else the AWS configuration's)")
+    backfill.add_argument("--endpoint-url", help="an AWS endpoint other than AWS's (the local cloud's)")
+    backfill.add_argument("--overwrite", action="store_true", help="replace states that exist (default: keep them)")
+    backfill.set_defaults(run=_features_backfill)
 
     args = parser.parse_args(argv)
     logging.basicConfig(

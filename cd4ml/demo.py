@@ -31,6 +31,7 @@ from .decision_client import DecisionClient, decision_requests
 from .demo_serving import SteadyTraffic, decide_all, follow_execution
 from .localcloud import LocalCloud
 from .localcloud.aws import LOCAL_CREDENTIALS
+from .online_store import customer_states, write_states
 from .pipeline_driver import STAGES, PipelineDriver, RunResult
 from .samconfig import read_deploy_config
 
@@ -38,6 +39,7 @@ DEFAULT_OUT = Path(".cd4ml") / "demo"
 HEADLINE_METRICS = ("pr_auc", "auc", "f1", "precision", "recall", "brier_score", "threshold")
 STEPS = 10
 DECIDED_ORDERS = 1_000  # decided through the API after the first deployment
+DECISION_THREADS = 2  # requests in flight at once (a payment service's few connections; 2 cores here)
 ROLLOUT_RATE = 20.0  # requests per second kept flowing while version 2 rolls out
 SCORED_ORDERS = 20_000  # the batch scoring file
 # The gate compares each model's PR AUC on its own test split, so a challenger as good as the champion is gated out
@@ -124,8 +126,16 @@ def run(
             credentials=boto3.Session(**LOCAL_CREDENTIALS).get_credentials(),
         )
         if not problems:
-            step(6, f"Deciding {DECIDED_ORDERS:,} orders through POST {client.url} (SigV4-signed, 4 in flight)")
-            tally = decide_all(client, live_orders[:DECIDED_ORDERS], threads=4)
+            signed = f"SigV4-signed, {DECISION_THREADS} in flight"
+            step(6, f"Deciding {DECIDED_ORDERS:,} orders through POST {client.url} ({signed})")
+            table = cloud.stack.outputs["CustomerFeaturesTableName"]
+            folded = customer_states(orders)  # what `cd4ml features backfill <the dataset>` does
+            filled = write_states(cloud.client("dynamodb"), table, folded.states)
+            say(
+                f"      online features backfilled from the training dataset first: {filled.written:,} customers"
+                f" ({folded.orders:,} orders) in {filled.seconds:.1f}s"
+            )
+            tally = decide_all(client, live_orders[:DECIDED_ORDERS], threads=DECISION_THREADS)
             say(f"      latency {tally.latency_line()}")
             say(f"      decisions: {tally.outcome_line()}")
             if tally.failed:

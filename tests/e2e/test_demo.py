@@ -35,6 +35,7 @@ def test_demo_trains_deploys_decides_rolls_out_a_second_version_scores_a_file_an
     evaluated = re.search(r"the evaluation scored it (0\.\d{6})", text)
     assert scored and evaluated and scored.group(1) == evaluated.group(1)
     # 1,000 orders decided through DecisionApiUrl, every one answered, with the latency printed
+    assert re.search(r"online features backfilled from the training dataset first: [\d,]+ customers", text)
     assert re.search(r"latency p50 \d+\.\d ms, p99 \d+\.\d ms", text)
     assert "(HTTP 200: 1000)" in text
     # version 2, trained on the grown dataset, rolled out while orders kept flowing: none failed, both fleets answered
