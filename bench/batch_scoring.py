@@ -57,21 +57,12 @@ PARAMETERS = {
 
 
 def ended(cloud: LocalCloud, arn: str, timeout: float) -> dict[str, Any]:
-    sfn = cloud.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        except sfn.exceptions.ExecutionDoesNotExist:
-            described = {"status": "NOT_STARTED"}
-        if described["status"] not in ("RUNNING", "NOT_STARTED"):
-            return described
-        time.sleep(0.05)
-    raise TimeoutError(f"{arn} did not end within {timeout} s")
+    """The execution once it ended (waited for while the event that starts it is on its way)."""
+    return cloud.wait_for_execution(arn, timeout, started_by_event=True)
 
 
 def execution_arn(cloud: LocalCloud, machine: str, name: str) -> str:
-    return cloud.physical_id(machine).replace(":stateMachine:", ":execution:") + f":{name}"
+    return cloud.execution_arn(machine, name)
 
 
 def state_seconds(cloud: LocalCloud, arn: str) -> list[tuple[str, float]]:

@@ -120,7 +120,7 @@ def follow_execution(
     logical id), reporting each state it enters; waits for the execution to exist (the event that starts it may
     still be on its way)."""
     sfn = cloud.client("stepfunctions")
-    arn = cloud.physical_id(machine).replace(":stateMachine:", ":execution:") + f":{name}"
+    arn = cloud.execution_arn(machine, name)
     started = time.monotonic()
     seen = 0
     while time.monotonic() - started < timeout:

@@ -305,17 +305,31 @@ class LocalCloud:
         payload = event if isinstance(event, str) else json.dumps(event)
         return self.runtime.invoke(name, payload.encode("utf-8"))
 
-    def wait_for_execution(self, execution_arn: str, timeout: float = 60.0) -> dict[str, Any]:
-        """Poll until an execution leaves RUNNING; return its description."""
+    def wait_for_execution(
+        self, execution_arn: str, timeout: float = 60.0, *, started_by_event: bool = False
+    ) -> dict[str, Any]:
+        """Poll until an execution leaves RUNNING; return its description. With `started_by_event`, an execution
+        that does not exist yet is waited for too (the upload or approval event that starts it is delivered
+        asynchronously, under the name the starter gives it)."""
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + timeout
         while True:
-            description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
-            if description["status"] != "RUNNING":
+            try:
+                description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+            except sfn.exceptions.ExecutionDoesNotExist:
+                if not started_by_event:
+                    raise
+                description = {"status": "NOT_STARTED"}
+            if description["status"] not in ("RUNNING", "NOT_STARTED"):
                 return description
             if time.monotonic() > deadline:
-                raise WaitTimeoutError(f"execution {execution_arn} still RUNNING after {timeout}s")
+                state = "still RUNNING" if description["status"] == "RUNNING" else "not started"
+                raise WaitTimeoutError(f"execution {execution_arn} {state} after {timeout}s")
             time.sleep(0.05)
+
+    def execution_arn(self, state_machine_logical_id: str, name: str) -> str:
+        """The ARN the execution `name` of the stack's state machine has, whether it has started or not."""
+        return self.physical_id(state_machine_logical_id).replace(":stateMachine:", ":execution:") + f":{name}"
 
     def executions(self, state_machine_logical_id: str) -> list[dict[str, Any]]:
         arn = self.physical_id(state_machine_logical_id)

@@ -109,21 +109,11 @@ def register(cloud: LocalCloud, name: str, script: bytes) -> str:
 
 
 def execution_arn(cloud: LocalCloud, name: str) -> str:
-    return cloud.physical_id("BatchInferenceStateMachine").replace(":stateMachine:", ":execution:") + f":{name}"
+    return cloud.execution_arn("BatchInferenceStateMachine", name)
 
 
 def ended(cloud: LocalCloud, arn: str, timeout: float = 240.0) -> dict[str, Any]:
-    sfn = cloud.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        except sfn.exceptions.ExecutionDoesNotExist:
-            described = {"status": "NOT_STARTED"}
-        if described["status"] not in ("RUNNING", "NOT_STARTED"):
-            return described
-        time.sleep(0.2)
-    raise TimeoutError(f"{arn} did not end within {timeout} s")
+    return cloud.wait_for_execution(arn, timeout, started_by_event=True)
 
 
 def transform_status(cloud: LocalCloud, name: str, wanted: str, timeout: float = 60.0) -> str:

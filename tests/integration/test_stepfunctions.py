@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from cd4ml.localcloud import LocalCloud
+from cd4ml.localcloud.errors import WaitTimeoutError
 
 pytestmark = pytest.mark.integration
 
@@ -470,3 +472,21 @@ def wait_until_in_hold(sfn: Any, execution_arn: str) -> None:
     ):
         assert time.monotonic() < deadline, "the execution never reached its Hold state"
         time.sleep(0.05)
+
+
+def test_an_execution_started_by_an_event_is_waited_for_before_it_exists(cloud: LocalCloud, sfn: Any) -> None:
+    name = _unique("late")
+    arn = cloud.execution_arn("Flow", name)
+    with pytest.raises(sfn.exceptions.ExecutionDoesNotExist):
+        cloud.wait_for_execution(arn, 1)  # without the flag, a name nobody started is an error at once
+    with pytest.raises(WaitTimeoutError, match="not started after"):
+        cloud.wait_for_execution(arn, 0.2, started_by_event=True)
+    starter = threading.Timer(
+        0.3, lambda: sfn.start_execution(stateMachineArn=cloud.physical_id("Flow"), name=name, input="{}")
+    )
+    starter.start()
+
+    described = cloud.wait_for_execution(arn, 10, started_by_event=True)
+
+    starter.join()
+    assert described["status"] == "SUCCEEDED" and described["executionArn"] == arn

@@ -10,7 +10,6 @@ inside them, so a module's world is still built once."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -70,23 +69,13 @@ def describe_package(cloud: LocalCloud, package_arn: str) -> dict[str, Any]:
 
 def execution_arn(cloud: LocalCloud, machine: str, name: str) -> str:
     """The ARN an execution `name` of the stack's state machine `machine` (a logical id) has, started or not."""
-    return cloud.physical_id(machine).replace(":stateMachine:", ":execution:") + f":{name}"
+    return cloud.execution_arn(machine, name)
 
 
 def ended(cloud: LocalCloud, arn: str, timeout: float = 240.0) -> dict[str, Any]:
     """The execution `arn`, described once it ended. It may not exist yet: the events that start it (an upload, an
     approval) are delivered asynchronously, so a missing execution is waited for like a running one."""
-    sfn = cloud.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        except sfn.exceptions.ExecutionDoesNotExist:
-            described = {"status": "NOT_STARTED"}
-        if described["status"] not in ("RUNNING", "NOT_STARTED"):
-            return described
-        time.sleep(0.1)
-    raise TimeoutError(f"{arn} did not end within {timeout} s")
+    return cloud.wait_for_execution(arn, timeout, started_by_event=True)
 
 
 def deployment(cloud: LocalCloud, version: int, timeout: float = 120.0, name: str = "") -> dict[str, Any]:

@@ -46,26 +46,10 @@ def world(aws):
         AttributeDefinitions=[{"AttributeName": "customer_id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=ARTIFACTS)
-    evaluation = {"binary_classification_metrics": {"threshold": {"value": OPERATING_POINT}}}
-    s3.put_object(Bucket=ARTIFACTS, Key=EVALUATION, Body=json.dumps(evaluation).encode())
+    boto3.client("s3").create_bucket(Bucket=ARTIFACTS)
     sagemaker = boto3.client("sagemaker")
     sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
-    sagemaker.create_model_package(
-        ModelPackageGroupName=GROUP,
-        ModelApprovalStatus="Approved",
-        InferenceSpecification={
-            "Containers": [{"Image": "1.dkr.ecr.us-east-1.amazonaws.com/x:1", "ModelDataUrl": "s3://a/m.tar.gz"}],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-        ModelMetrics={
-            "ModelQuality": {
-                "Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{ARTIFACTS}/{EVALUATION}"}
-            }
-        },
-    )
+    register_version(1, OPERATING_POINT, key=EVALUATION)
     sagemaker.create_model(
         ModelName=f"{ENDPOINT}-v1",
         PrimaryContainer={"Image": "1.dkr.ecr.us-east-1.amazonaws.com/x:1"},
@@ -85,9 +69,9 @@ def world(aws):
     sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=f"{ENDPOINT}-v1")
 
 
-def register_version(version: int, operating_point: float) -> None:
-    """A further approved version of the group whose evaluation threshold is `operating_point`."""
-    key = f"runs/v{version}/evaluation/evaluation.json"
+def register_version(version: int, operating_point: float, key: str = "") -> None:
+    """An approved version of the group whose evaluation (at `key`) has the threshold `operating_point`."""
+    key = key or f"runs/v{version}/evaluation/evaluation.json"
     evaluation = {"binary_classification_metrics": {"threshold": {"value": operating_point}}}
     boto3.client("s3").put_object(Bucket=ARTIFACTS, Key=key, Body=json.dumps(evaluation).encode())
     sagemaker = boto3.client("sagemaker")
