@@ -23,7 +23,13 @@ IntArray: TypeAlias = npt.NDArray[np.int64]
 # A share of zero on either side would make PSI infinite (a category that appears for the first time); shares are
 # floored at this value instead, so one new category among 10,000 rows adds a large but finite term.
 PSI_EPSILON = 1e-4
+# The version changes only when a reader of an older version would misread a newer document. Optional additions
+# that older readers ignore keep it: the finer CDF of numeric columns (`cdf_edges`, `cdf`, for the monitor's KS
+# statistic) is such an addition, absent from the profiles written before it and read as empty.
 PROFILE_VERSION = 1
+# Points of a numeric column's finer CDF: the percentiles, so that a KS statistic read at them misses the true
+# maximum CDF difference by at most about a percentile's width of probability.
+CDF_POINTS = 100
 
 
 class ProfileMismatch(ValueError):
@@ -44,6 +50,10 @@ class NumericProfile:
     maximum: float | None
     mean: float | None
     kind: Literal["numeric"] = "numeric"
+    # The finer CDF (empty in profiles written before it): distinct quantile values and the share of the finite
+    # values at or below each, so the monitor compares the shape of a window with the reference without its rows.
+    cdf_edges: tuple[float, ...] = ()
+    cdf: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,7 @@ class Profile:
         columns: dict[str, JSONValue] = {}
         for name, column in self.columns.items():
             if isinstance(column, NumericProfile):
-                columns[name] = {
+                numeric: dict[str, JSONValue] = {
                     "kind": column.kind,
                     "edges": list(column.edges),
                     "shares": list(column.shares),
@@ -87,6 +97,10 @@ class Profile:
                     "maximum": column.maximum,
                     "mean": column.mean,
                 }
+                if column.cdf_edges:  # a profile without the finer CDF is written as it was read
+                    numeric["cdf_edges"] = list(column.cdf_edges)
+                    numeric["cdf"] = list(column.cdf)
+                columns[name] = numeric
             else:
                 columns[name] = {
                     "kind": column.kind,
@@ -116,7 +130,7 @@ class Profile:
             columns: dict[str, ColumnProfile] = {}
             for name, column in document["columns"].items():
                 if column["kind"] == "numeric":
-                    columns[name] = NumericProfile(
+                    numeric_column = NumericProfile(
                         edges=tuple(float(e) for e in column["edges"]),
                         shares=tuple(float(s) for s in column["shares"]),
                         null_share=float(column["null_share"]),
@@ -125,7 +139,15 @@ class Profile:
                         minimum=_optional_float(column["minimum"]),
                         maximum=_optional_float(column["maximum"]),
                         mean=_optional_float(column["mean"]),
+                        cdf_edges=tuple(float(e) for e in column.get("cdf_edges", ())),
+                        cdf=tuple(float(c) for c in column.get("cdf", ())),
                     )
+                    if len(numeric_column.cdf_edges) != len(numeric_column.cdf):
+                        raise ProfileMismatch(
+                            f"column {name!r} has {len(numeric_column.cdf)} CDF values "
+                            f"for {len(numeric_column.cdf_edges)} CDF edges"
+                        )
+                    columns[name] = numeric_column
                 elif column["kind"] == "categorical":
                     columns[name] = CategoricalProfile(
                         shares={str(k): float(v) for k, v in column["shares"].items()},
@@ -208,11 +230,13 @@ def finite_part(values_sorted: FloatArray, missing: int) -> tuple[FloatArray, in
     return values_sorted[low:high], missing + len(values_sorted) - (high - low)
 
 
-def numeric_profile(values_sorted: FloatArray, missing: int, bins: int) -> NumericProfile:
+def numeric_profile(values_sorted: FloatArray, missing: int, bins: int, cdf_points: int = CDF_POINTS) -> NumericProfile:
     """Profile of a numeric column from its sorted non-missing values and the number of missing ones."""
     values, missing = finite_part(values_sorted, missing)
     rows = len(values) + missing
     edges = quantile_edges(values, bins)
+    cdf_edges = quantile_edges(values, cdf_points)
+    at_or_below = np.searchsorted(values, np.asarray(cdf_edges, dtype=np.float64), side="right")
     dominant, count = dominant_of_sorted(values)
     has_values = len(values) > 0
     return NumericProfile(
@@ -224,6 +248,8 @@ def numeric_profile(values_sorted: FloatArray, missing: int, bins: int) -> Numer
         minimum=float(values[0]) if has_values else None,
         maximum=float(values[-1]) if has_values else None,
         mean=_finite_mean(values),
+        cdf_edges=cdf_edges,
+        cdf=tuple(float(c) / len(values) for c in at_or_below),
     )
 
 
