@@ -55,6 +55,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/training_pipeline.py
 	$(BIN)/python bench/batch_scoring.py
 	$(BIN)/python bench/decision_latency.py
+	$(BIN)/python bench/feedback_capture.py
+	$(BIN)/python bench/drift_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
