@@ -42,10 +42,6 @@ DECIDED_ORDERS = 1_000  # decided through the API after the first deployment
 DECISION_THREADS = 2  # requests in flight at once (a payment service's few connections; 2 cores here)
 ROLLOUT_RATE = 20.0  # requests per second kept flowing while version 2 rolls out
 SCORED_ORDERS = 20_000  # the batch scoring file
-# The gate compares each model's PR AUC on its own test split, so a challenger as good as the champion is gated out
-# about half the time at this size (issue 11 replaces it with a paired test on the same rows). Until then the demo
-# lets a challenger within this much of the champion through, so that version 2 is deployed; it says so.
-DEMO_CHAMPION_TOLERANCE = "0.1"
 # what each deployment state does (statemachines/deployment.asl.json), for progress lines
 DEPLOYMENT_STAGES = {
     "CreateModel": "model from the package",
@@ -80,17 +76,12 @@ def run(
     now = now or datetime.now(UTC)
     config = read_deploy_config(template.parent / "samconfig.toml", "dev")  # what `sam deploy --config-env dev` uses
     parameters = dict(config.parameter_overrides) if config.path is not None else {"Stage": "dev"}
-    parameters["ChampionTolerance"] = DEMO_CHAMPION_TOLERANCE
     stack_name = config.stack_name or "cd4ml-dev"
     problems: list[str] = []
     with LocalCloud() as cloud:
         step(1, f"Deploying {template} onto the local cloud ({cloud.endpoint_url})")
         listed = " ".join(f"{k}={v}" for k, v in parameters.items())
         say(f"      stack {stack_name}, parameters of the dev stage (samconfig.toml): {listed}")
-        say(
-            f"      (ChampionTolerance={DEMO_CHAMPION_TOLERANCE} is the demo's: the gate still compares each model on"
-            " its own test split, so an equal challenger would often be gated out)"
-        )
         stack = cloud.deploy(template, parameters, stack_name=stack_name)
         say(f"      {len(stack.resources)} resources ready in {time.perf_counter() - started:.1f}s")
         driver = PipelineDriver(cloud)
@@ -156,6 +147,12 @@ def run(
                     verdict = "ok" if check["passed"] else "FAILED"
                     bound = f"{check['bound']:.4f}"
                     say(f"      gate against the champion: {check['metric']} {value}, bound {bound}: {verdict}")
+            compared = (second.outcome.get("gate") or {}).get("comparison")
+            if compared:  # the champion scored on version 2's test rows: the paired interval the check judged
+                say(
+                    f"      on the same {compared['rows']:,} test rows: challenger - champion "
+                    f"{compared['difference']:+.4f}, interval [{compared['lower']:+.4f}, {compared['upper']:+.4f}]"
+                )
             package_v2 = second.outcome.get("model_package_arn")
             if not package_v2:
                 problems.append(f"version 2 was not registered: {'; '.join(second.outcome.get('reasons', []))}")

@@ -6,6 +6,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cd4ml_shared.aws.registry import package_of_run, published_code_sha256
+from cd4ml_shared.gate import comparison_metadata
 from cd4ml_shared.payload import PayloadKind, require
 from cd4ml_shared.registry import lineage_of, model_package_request, registration_of
 from cd4ml_shared.settings import RegisterModelSettings
@@ -60,6 +61,8 @@ def handler(event: dict, context: LambdaContext) -> dict:
         lineage=lineage,
         metrics=gate["metrics"],
     )
+    # the gate's paired comparison with the champion (both scores on the same rows, difference, interval)
+    request["CustomerMetadataProperties"].update(comparison_metadata(gate))
     arn = sagemaker.create_model_package(**request)["ModelPackageArn"]
     described = sagemaker.describe_model_package(ModelPackageName=arn)
     metrics.add_metric(name="ModelsRegistered", unit=MetricUnit.Count, value=1)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import xgboost as xgb
 
 from cd4ml_model.files import ModelJobError, read_json, write_bytes_atomically
@@ -14,6 +19,7 @@ MODEL_FILE = "xgboost-model.json"
 FEATURES_FILE = "features.json"
 OPERATING_POINT_FILE = "operating_point.json"
 SUMMARY_FILE = "training_summary.json"
+CALIBRATION_FILE = "calibration.json"
 CHECKPOINT_FILE = "xgboost-checkpoint.json"
 MODEL_ARCHIVE = "model.tar.gz"
 
@@ -23,11 +29,57 @@ class ModelArtifactsError(ModelJobError):
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """Platt scaling of the booster's scores: p = sigmoid(slope * margin + intercept), where the margin is the
+    booster's log-odds (its raw score is sigmoid(margin)).
+
+    Class weighting (scale_pos_weight) shifts the booster's log-odds by about log(negatives / positives), so its raw
+    scores overstate fraud by an order of magnitude and the Brier score judges that skew, not the model. A logistic
+    map of the log-odds, fitted on the validation split, undoes it with two parameters (isotonic regression would need
+    far more frauds than a validation split holds, and its steps tie scores that the booster ranks apart). It is
+    strictly increasing, so the ranking, and with it PR AUC and ROC AUC, stay as the booster's."""
+
+    slope: float = 1.0
+    intercept: float = 0.0
+    method: str = "platt"
+
+    def apply(self, margins: npt.ArrayLike) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """Calibrated probabilities from the booster's margins (log-odds), in [0, 1]."""
+        z = self.slope * np.asarray(margins, dtype=np.float64) + self.intercept
+        result: np.ndarray[Any, np.dtype[np.float64]] = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid without overflow
+        return result
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "slope": self.slope, "intercept": self.intercept}
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> Calibration:
+        method, slope, intercept = document.get("method"), document.get("slope"), document.get("intercept")
+        if method != "platt":
+            raise ModelArtifactsError(f"unknown calibration method {method!r} (this code applies 'platt')")
+        for name, value in (("slope", slope), ("intercept", intercept)):
+            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+                raise ModelArtifactsError(f"calibration {name} must be a finite number, got {value!r}")
+        assert isinstance(slope, int | float) and isinstance(intercept, int | float)
+        if slope <= 0:
+            raise ModelArtifactsError(f"calibration slope must be positive (an increasing map), got {slope!r}")
+        return cls(slope=float(slope), intercept=float(intercept))
+
+
+@dataclass(frozen=True)
 class TrainedModel:
     booster: xgb.Booster
     features: list[str]
     label: str
-    threshold: float  # a score at or above it is labelled fraud (1)
+    threshold: float  # a calibrated score at or above it is labelled fraud (1)
+    calibration: Calibration | None = None  # None: a model trained before calibration, served as the booster scores
+
+    def predict(self, x: npt.ArrayLike) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """The served score of each row: the booster's, calibrated when the model has a calibration. Inference,
+        batch transform, the smoke rows and evaluation all score through here, so they agree to the bit."""
+        if self.calibration is None:
+            return np.asarray(self.booster.inplace_predict(x), dtype=np.float64)
+        return self.calibration.apply(self.booster.inplace_predict(x, predict_type="margin"))
 
 
 def save_booster(booster: xgb.Booster, path: str | os.PathLike[str]) -> None:
@@ -65,9 +117,13 @@ def load_model_dir(folder: str | os.PathLike[str]) -> TrainedModel:
         raise ModelArtifactsError(
             f"{root / MODEL_FILE} has {booster.num_features()} features but {FEATURES_FILE} lists {len(features)}"
         )
+    calibration = None
+    if (root / CALIBRATION_FILE).is_file():
+        calibration = Calibration.from_dict(read_json(root / CALIBRATION_FILE))
     return TrainedModel(
         booster=booster,
         features=list(features),
         label=str(features_document.get("label", "is_fraud")),
         threshold=float(threshold),
+        calibration=calibration,
     )

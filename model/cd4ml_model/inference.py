@@ -206,8 +206,8 @@ def _csv_lines(prediction: Prediction) -> str:
 
 
 def model_fn(model_dir: str) -> TrainedModel:
-    """The booster, its features and its operating threshold (xgboost-model.json, features.json,
-    operating_point.json)."""
+    """The booster, its features, its operating threshold and its score calibration (xgboost-model.json,
+    features.json, operating_point.json, calibration.json)."""
     model = load_model_dir(model_dir)
     model.booster.set_param({"device": "cpu"})  # requests arrive as numpy on the host
     return model
@@ -227,11 +227,11 @@ def input_fn(body: str | bytes, content_type: str) -> Batch:
 
 
 def predict_fn(data: Batch, model: TrainedModel) -> Prediction:
-    """Fraud probabilities, and labels at the model's operating threshold."""
+    """Fraud probabilities (calibrated on the validation split), and labels at the model's operating threshold."""
     x = data.matrix(model.features)
     if len(x) == 0:
         return Prediction(scores=np.empty(0), labels=np.empty(0, dtype=np.int64))
-    scores = np.asarray(model.booster.inplace_predict(x), dtype=np.float64)
+    scores = model.predict(x)  # calibrated when the model has a calibration, as evaluation scored it
     return Prediction(scores=scores, labels=(scores >= model.threshold).astype(np.int64))
 
 

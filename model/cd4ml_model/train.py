@@ -25,16 +25,18 @@ import xgboost as xgb
 from xgboost.callback import TrainingCallback
 
 from cd4ml_model.artifacts import (
+    CALIBRATION_FILE,
     CHECKPOINT_FILE,
     FEATURES_FILE,
     MODEL_FILE,
     OPERATING_POINT_FILE,
     SUMMARY_FILE,
+    TrainedModel,
     load_booster,
     save_booster,
 )
 from cd4ml_model.files import TRAINING_FAILURE_FILE, ModelJobError, read_parquet_folder, report_failure, write_json
-from cd4ml_model.metrics import best_f1_threshold
+from cd4ml_model.metrics import best_f1_threshold, fit_calibration
 
 LABEL = "is_fraud"
 CHECKPOINT_DIR_VARIABLE = "CD4ML_CHECKPOINT_DIR"  # tests point it at a temporary folder
@@ -349,7 +351,15 @@ def train(hp: Hyperparameters, paths: TrainingPaths, num_gpus: int) -> dict[str,
     print(f"kept {model.num_boosted_rounds()} of {rounds_trained} rounds (best iteration {best_iteration})", flush=True)
 
     model.set_param({"device": "cpu"})  # scoring the validation set from numpy: no device round trip
-    scores = model.inplace_predict(validation_set.x)
+    # The served score is calibrated on the validation split (class weighting skews the booster's), and the
+    # operating threshold is chosen on that calibrated scale, as inference applies it.
+    calibration = fit_calibration(validation_set.y, model.inplace_predict(validation_set.x, predict_type="margin"))
+    trained = TrainedModel(booster=model, features=features, label=LABEL, threshold=0.0, calibration=calibration)
+    scores = trained.predict(validation_set.x)
+    print(
+        f"calibration on validation: platt slope {calibration.slope:.4f}, intercept {calibration.intercept:.4f}",
+        flush=True,
+    )
     operating_point = best_f1_threshold(validation_set.y, scores)
     print(
         "operating point on validation: threshold {threshold:.4f}, precision {precision:.3f}, recall {recall:.3f}, "
@@ -369,11 +379,13 @@ def train(hp: Hyperparameters, paths: TrainingPaths, num_gpus: int) -> dict[str,
         "hyperparameters": asdict(hp),
         "train": {"rows": len(train_set.y), "positives": train_set.positives},
         "validation": {"rows": len(validation_set.y), "positives": validation_set.positives},
+        "calibration": calibration.to_dict(),
         "seconds": round(time.perf_counter() - started, 3),
     }
     save_booster(model, paths.model / MODEL_FILE)
     write_json({"features": features, "label": LABEL}, paths.model / FEATURES_FILE)
     write_json(operating_point, paths.model / OPERATING_POINT_FILE)
+    write_json(calibration.to_dict(), paths.model / CALIBRATION_FILE)
     write_json(summary, paths.model / SUMMARY_FILE)
     print(f"wrote the model to {paths.model}", flush=True)
     return summary

@@ -87,7 +87,7 @@ def test_a_file_without_labels_is_scored_with_the_model_in_service_as_the_model_
     # the model's own predict on the feature job's features of the same orders
     model = model_of(cloud, in_service, tmp_path / "model")
     x = np.column_stack(list(feature_columns(orders).values())).astype(np.float32)
-    expected = np.asarray(model.booster.inplace_predict(x), dtype=np.float64)
+    expected = model.predict(x)  # the served score: the booster's, calibrated as the model's calibration.json says
     np.testing.assert_allclose(scores.column("score").to_numpy(), expected, rtol=0, atol=1e-6)
     thresholds = DecisionRules(review_below=0.5, decline_above=0.0).thresholds(model.threshold)
     assert scores.column("decision").to_pylist() == [decide(s, thresholds) for s in expected.tolist()]

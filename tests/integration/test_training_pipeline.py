@@ -109,8 +109,8 @@ def test_a_good_upload_registers_a_model_with_metrics_and_lineage(cloud, driver,
         "SameContent",
         "BuildFeatures",
         "Train",
+        "FindChampion",
         "Evaluate",
-        "Gate",
     ]
     assert first_run.run_status == "succeeded"
     (package,) = packages(cloud)
@@ -420,3 +420,65 @@ def test_the_same_content_again_trains_nothing_unless_a_rerun_is_asked_for(cloud
     index_key = f"index/content/{rerun.output['content']['digest']}.json"
     index = json.loads(s3.get_object(Bucket=driver.artifacts_bucket, Key=index_key)["Body"].read())
     assert index["run_id"] == rerun.outcome["run_id"]  # later duplicates point at the newest registration
+
+
+def test_the_champion_is_scored_on_the_challengers_rows_and_the_gate_decides_on_the_paired_interval(
+    cloud, driver, first_run
+):
+    """A champion with a model archive is scored by the evaluation job on the challenger's test rows: retraining the
+    first run's content gives the same model, which passes although the champion's recorded PR AUC (0.99, from "its
+    own" split) is far above it, and the comparison is on the new version's metadata and in the report."""
+    s3, sagemaker = cloud.client("s3"), cloud.client("sagemaker")
+    bucket = cloud.physical_id("ArtifactsBucket")
+    key = "champions/with-model/evaluation.json"
+    recorded = {"binary_classification_metrics": {"pr_auc": {"value": 0.99}, "auc": {"value": 0.99}}}
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(recorded).encode())
+    champion = sagemaker.create_model_package(
+        ModelPackageGroupName=cloud.stack.outputs["ModelPackageGroupName"],
+        InferenceSpecification={
+            "Containers": [
+                {
+                    "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5",
+                    "ModelDataUrl": first_run.output["training"]["model_uri"],
+                }
+            ],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+        ModelMetrics={
+            "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{bucket}/{key}"}}
+        },
+        ModelApprovalStatus="Approved",
+    )["ModelPackageArn"]
+    dataset = first_run.output["dataset"]
+    body = s3.get_object(Bucket=dataset["bucket"], Key=dataset["key"], VersionId=dataset["version_id"])["Body"].read()
+    upload = f"datasets/orders/{START:%Y-%m-%d}/orders-paired.csv"
+    put = s3.put_object(Bucket=driver.raw_bucket, Key=upload, Body=body, Metadata={"cd4ml-rerun": "true"})
+
+    run = driver.follow(DatasetRef(bucket=driver.raw_bucket, key=upload, version_id=put["VersionId"]))
+
+    assert run.run_status == "succeeded", run.outcome
+    assert [s for s, _ in run.states if s in ("Train", "FindChampion", "Evaluate", "Gate")] == [
+        "Train",
+        "FindChampion",
+        "Evaluate",
+        "Gate",
+    ]
+    assert run.output["champion"] == {
+        "model_package_arn": champion,
+        "model_uri": first_run.output["training"]["model_uri"],
+    }
+    comparison = run.output["gate"]["comparison"]
+    assert comparison["champion_model_package_arn"] == champion and comparison["metric"] == "pr_auc"
+    assert comparison["lower"] <= comparison["difference"] <= comparison["upper"]
+    assert abs(comparison["difference"]) < 0.01 and comparison["upper"] >= -run.output["gate"]["tolerance"]
+    evaluation = json.loads(
+        s3.get_object(Bucket=bucket, Key=run.output["gate"]["evaluation_uri"].split(f"{bucket}/", 1)[1])["Body"].read()
+    )
+    assert evaluation["champion_comparison"]["rows"] == evaluation["dataset"]["rows"] == comparison["rows"]
+    assert set(evaluation["sampling_intervals"]["metrics"]) >= {"pr_auc", "auc", "brier_score"}
+    newest = sagemaker.describe_model_package(ModelPackageName=run.outcome["model_package_arn"])
+    assert newest["CustomerMetadataProperties"]["gate:champion"] == champion
+    assert float(newest["CustomerMetadataProperties"]["gate:pr_auc:difference"]) == comparison["difference"]
+    html = s3.get_object(Bucket=bucket, Key=f"runs/{run.outcome['run_id']}/report.html")["Body"].read().decode()
+    assert "On the same" in html and "paired bootstrap interval" in html

@@ -118,3 +118,64 @@ def test_an_evaluation_without_metrics_is_evaluation_missing(app, s3, gate_input
     assert str(raised.value) == (
         f"s3://{ARTIFACTS}/{evaluation_key}: evaluation has no binary_classification_metrics section"
     )
+
+
+def paired_evaluation(champion_arn: str, difference: float, lower: float, upper: float) -> bytes:
+    """An evaluation.json with the sections the evaluation job writes when it scored the champion too."""
+    document = json.loads(evaluation(pr_auc=0.35, auc=0.9, brier_score=0.02))
+    document["sampling_intervals"] = {"metrics": {"pr_auc": {"lower": 0.3, "upper": 0.4}}}
+    document["champion_comparison"] = {
+        "champion_model_package_arn": champion_arn,
+        "rows": 2000,
+        "resamples": 1000,
+        "confidence": 0.95,
+        "metrics": {
+            "pr_auc": {
+                "challenger": 0.35,
+                "champion": 0.35 - difference,
+                "difference": difference,
+                "lower": lower,
+                "upper": upper,
+            }
+        },
+    }
+    return json.dumps(document).encode()
+
+
+def test_find_champion_names_the_champion_and_its_model_archive(app, s3, context):
+    assert app.handler({"action": "find_champion", "run_id": "r"}, context) == {
+        "model_package_arn": None,
+        "model_uri": None,
+    }
+    champion = register_champion(s3, pr_auc=0.6)  # a version without ModelDataUrl: nothing to score
+    assert app.handler({"action": "find_champion", "run_id": "r"}, context) == {
+        "model_package_arn": champion,
+        "model_uri": None,
+    }
+
+
+def test_the_champion_check_is_decided_on_the_same_rows_when_the_evaluation_compared_them(
+    app, s3, gate_input, evaluation_key, context
+):
+    champion = register_champion(s3, pr_auc=0.6)  # recorded on its own split: 0.6, far above the challenger's 0.35
+    s3.put_object(Bucket=ARTIFACTS, Key=evaluation_key, Body=paired_evaluation(champion, -0.01, -0.04, 0.02))
+
+    result = app.handler(gate_input, context)
+
+    assert result["passed"] is True, result["reasons"]
+    assert result["comparison"]["champion"] == pytest.approx(0.36) and result["comparison"]["upper"] == 0.02
+    s3.put_object(Bucket=ARTIFACTS, Key=evaluation_key, Body=paired_evaluation(champion, -0.1, -0.15, -0.05))
+    worse = app.handler(gate_input, context)
+    assert worse["passed"] is False and "on the same 2,000 rows" in worse["reasons"][0]
+
+
+def test_a_comparison_with_another_version_than_the_champion_now_is_not_used(
+    app, s3, gate_input, evaluation_key, context
+):
+    register_champion(s3, pr_auc=0.6)
+    s3.put_object(Bucket=ARTIFACTS, Key=evaluation_key, Body=paired_evaluation("arn:older", -0.01, -0.04, 0.02))
+
+    result = app.handler(gate_input, context)
+
+    assert result["passed"] is False and result["comparison"] is None
+    assert "worse than the champion's 0.6000" in result["reasons"][0] and "recorded pr_auc" in result["notes"][0]

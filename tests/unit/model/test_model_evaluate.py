@@ -61,7 +61,9 @@ def test_evaluation_json_follows_the_sagemaker_model_quality_format(trained, tmp
     document = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())
     metrics = document["binary_classification_metrics"]
     for name in SCALAR_METRICS:
-        assert isinstance(metrics[name]["value"], float) and metrics[name]["standard_deviation"] == "NaN", name
+        deviation = metrics[name]["standard_deviation"]  # the bootstrap's, or the format's "NaN" where it has none
+        assert isinstance(metrics[name]["value"], float), name
+        assert deviation == "NaN" if name == "threshold" else isinstance(deviation, float) and deviation >= 0, name
     matrix = metrics["confusion_matrix"]
     cells = [matrix[actual][predicted] for actual in ("0", "1") for predicted in ("0", "1")]
     assert all(isinstance(c, int) for c in cells) and sum(cells) == document["dataset"]["rows"]
@@ -167,7 +169,8 @@ def test_evaluation_writes_smoke_rows_the_serving_code_scores_exactly_as_it_did(
     smoke = json.loads((tmp_path / "evaluation" / "smoke.json").read_text())
     model = load_model_dir(trained["model"])
     labels, x = evaluate.labels_and_features(pq.read_table(trained["test"]), model)
-    scores = model.booster.inplace_predict(x)
+    assert model.calibration is not None  # the served, calibrated score is what the smoke rows hold
+    scores = model.predict(x)
 
     rows = smoke["rows"]
     assert smoke["format"] == "cd4ml.smoke/1" and smoke["features"] == model.features and len(rows) == 20
@@ -213,3 +216,31 @@ def test_a_missing_value_travels_as_an_empty_cell_and_a_null_and_comes_back_as_n
     for body, content_type in ((csv_body(x), "text/csv"), (json_body(x, ["a", "b"]), "application/json")):
         parsed = input_fn(body, content_type).matrix(["a", "b"])
         np.testing.assert_array_equal(parsed, x)  # NaN where NaN, the same float32 elsewhere
+
+
+def test_with_a_champion_the_evaluation_compares_both_models_on_the_same_rows(trained, tmp_path, failure_file):
+    output = tmp_path / "evaluation"
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/fraud/1"
+    argv = ["--model-dir", str(trained["archive"]), "--test-dir", str(trained["test"]), "--output-dir", str(output)]
+    assert evaluate.main([*argv, "--champion-dir", str(trained["archive"]), "--champion-arn", arn]) == 0
+    document = json.loads((output / "evaluation.json").read_text())
+    comparison = document["champion_comparison"]
+    assert comparison["champion_model_package_arn"] == arn and comparison["rows"] == document["dataset"]["rows"]
+    pr = comparison["metrics"]["pr_auc"]
+    # the same model against itself: the same scores on the same rows and resamples, so no difference at all
+    assert pr["challenger"] == pr["champion"] == document["binary_classification_metrics"]["pr_auc"]["value"]
+    assert pr["difference"] == pr["lower"] == pr["upper"] == 0.0
+    interval = document["sampling_intervals"]["metrics"]["pr_auc"]
+    assert interval["lower"] < pr["challenger"] < interval["upper"]
+
+
+def test_without_a_champion_there_is_no_comparison_and_an_unscorable_one_says_why(trained, tmp_path, failure_file):
+    assert run(trained["archive"], trained["test"], tmp_path / "alone") == 0
+    assert "champion_comparison" not in json.loads((tmp_path / "alone" / "evaluation.json").read_text())
+    broken = tmp_path / "broken-champion"
+    broken.mkdir()
+    (broken / "features.json").write_text("{}")
+    argv = ["--test-dir", str(trained["test"]), "--output-dir", str(tmp_path / "e"), "--champion-dir", str(broken)]
+    assert evaluate.main(["--model-dir", str(trained["archive"]), *argv]) == 0
+    comparison = json.loads((tmp_path / "e" / "evaluation.json").read_text())["champion_comparison"]
+    assert "metrics" not in comparison and "lacks" in comparison["error"]

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -185,3 +186,17 @@ def test_a_csv_of_plain_numbers_reads_as_the_row_by_row_parse_does():
         inference.input_fn("1,2\n3\n", "text/csv")
     with pytest.raises(inference.InvalidRequest, match=r"CSV line 1: '-' is not a number"):
         inference.input_fn("1,-\n", "text/csv")
+
+
+def test_a_calibrated_model_serves_calibrated_scores_and_labels_them_at_its_threshold(model_dir, tmp_path):
+    calibrated_dir = tmp_path / "calibrated"
+    shutil.copytree(model_dir, calibrated_dir)
+    (calibrated_dir / "calibration.json").write_text(json.dumps({"method": "platt", "slope": 0.5, "intercept": -1.0}))
+    model = model_fn(str(calibrated_dir))
+    rows = np.array([[150.0, *[0.0] * (len(FEATURES) - 1)], [20.0, *[0.0] * (len(FEATURES) - 1)]], dtype=np.float32)
+    prediction = predict_fn(input_fn(json.dumps({"instances": rows.tolist()}), "application/json"), model)
+    margins = model.booster.inplace_predict(rows, predict_type="margin").astype(np.float64)
+    expected = 1.0 / (1.0 + np.exp(-(0.5 * margins - 1.0)))
+    np.testing.assert_allclose(prediction.scores, expected, rtol=1e-12)
+    assert not np.allclose(prediction.scores, direct_scores(model, rows))  # not the booster's own scores
+    assert prediction.labels.tolist() == [int(s >= THRESHOLD) for s in prediction.scores]

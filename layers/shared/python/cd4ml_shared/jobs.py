@@ -295,19 +295,31 @@ def training_request(settings: JobSettings, name: str, layout: RunLayout) -> dic
     }
 
 
-def evaluation_request(settings: JobSettings, name: str, layout: RunLayout, model_uri: str) -> dict[str, Any]:
-    """The evaluation job scores the held-out test split with the trained model."""
-    return _processing_request(
+def evaluation_request(
+    settings: JobSettings, name: str, layout: RunLayout, model_uri: str, champion: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The evaluation job scores the held-out test split with the trained model and, given the champion (the
+    FindChampion task's `{model_package_arn, model_uri}`), the champion too, on the same rows, for the gate's paired
+    comparison."""
+    inputs = [
+        _s3_input("model", model_uri, "/opt/ml/processing/input/model"),
+        _s3_input("test", layout.uri("features/test/"), "/opt/ml/processing/input/test"),
+    ]
+    champion_uri = (champion or {}).get("model_uri")
+    champion_arn = (champion or {}).get("model_package_arn")
+    if isinstance(champion_uri, str) and champion_uri:
+        inputs.append(_s3_input("champion", champion_uri, "/opt/ml/processing/input/champion"))
+    request = _processing_request(
         settings,
         name,
         layout.run_id,
         "evaluate.py",
-        [
-            _s3_input("model", model_uri, "/opt/ml/processing/input/model"),
-            _s3_input("test", layout.uri("features/test/"), "/opt/ml/processing/input/test"),
-        ],
+        inputs,
         [_s3_output("evaluation", f"{OUTPUT}/evaluation", layout.uri("evaluation/"))],
     )
+    if isinstance(champion_uri, str) and champion_uri and isinstance(champion_arn, str) and champion_arn:
+        request["AppSpecification"]["ContainerArguments"] = ["--champion-arn", champion_arn]
+    return request
 
 
 def _text(value: Any) -> str:
@@ -329,7 +341,10 @@ def request_for(settings: JobSettings, event: Mapping[str, Any], name: str) -> t
     if kind == "train":
         return "training", training_request(settings, name, layout)
     if kind == "evaluate":
-        return "processing", evaluation_request(settings, name, layout, event["model_uri"])
+        champion = event.get("champion")
+        return "processing", evaluation_request(
+            settings, name, layout, event["model_uri"], champion if isinstance(champion, Mapping) else None
+        )
     raise ValueError(f"unknown job kind {kind!r} (features, train, evaluate or scoring)")
 
 

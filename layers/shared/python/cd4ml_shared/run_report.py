@@ -174,6 +174,17 @@ def _gate(run: Mapping[str, Any], status: str) -> str:
         body.append(f'<p>Champion: <span class="mono">{_e(arn or "unknown")}</span>{_e(tolerance_note)}</p>')
     else:
         body.append('<p class="muted">No champion: the challenger is compared with the thresholds only.</p>')
+    body.extend(f'<p class="muted">{_e(note)}</p>' for note in _strings(gate.get("notes")))
+    comparison = gate.get("comparison")
+    if isinstance(comparison, Mapping) and _finite(comparison.get("difference")) is not None:
+        # the paired comparison the champion check decided on: both models on the challenger's test rows
+        body.append(
+            f"<p>On the same {_e(comparison.get('rows'))} test rows: {_e(comparison.get('metric'))} challenger "
+            f"{_fmt(comparison.get('challenger'))}, champion {_fmt(comparison.get('champion'))}, difference "
+            f"{_fmt(comparison.get('difference'))} (paired bootstrap interval {_fmt(comparison.get('lower'))} to "
+            f"{_fmt(comparison.get('upper'))}); the challenger fails only when the whole interval is worse than the "
+            "tolerance.</p>"
+        )
     checks = _gate_checks(gate, metrics, champion_metrics, tolerance or 0.0)
     by_metric: dict[str, list[_Check]] = {}
     for check in checks:
