@@ -460,14 +460,18 @@ def main(argv: list[str] | None = None) -> int:
     publish.add_argument("--endpoint-url", help="an S3 endpoint other than AWS's (the local cloud's)")
     publish.set_defaults(run=_model_publish)
 
-    def registry_options(sub: argparse.ArgumentParser) -> None:
-        where = sub.add_mutually_exclusive_group()
-        where.add_argument("--group", help="the model package group (default: the stack's ModelPackageGroupName)")
+    def stack_options(sub: argparse.ArgumentParser, where: Any) -> None:
+        """Which deployed stack a command works on, as `sam deploy` found it (samconfig.toml's --config-env)."""
         where.add_argument("--stack-name", help="the stack (default: samconfig.toml's stack_name for --config-env)")
         sub.add_argument("--config-env", default="dev", help="the samconfig.toml environment (default: dev)")
         sub.add_argument("--config-file", help="the SAM configuration file (default: ./samconfig.toml)")
         sub.add_argument("--region", help="the region (default: samconfig's, else the AWS configuration's)")
         sub.add_argument("--endpoint-url", help="an AWS endpoint other than AWS's (the local cloud's)")
+
+    def registry_options(sub: argparse.ArgumentParser) -> None:
+        where = sub.add_mutually_exclusive_group()
+        where.add_argument("--group", help="the model package group (default: the stack's ModelPackageGroupName)")
+        stack_options(sub, where)
         sub.set_defaults(run=_registry)
 
     listing = model_commands.add_parser("list", help="the group's versions: status, metrics, run, what serves")
@@ -486,12 +490,9 @@ def main(argv: list[str] | None = None) -> int:
         "backfill", help="build each customer's online state from a dataset of past orders (before go-live)"
     )
     backfill.add_argument("source", metavar="SOURCE", help="orders as .csv, .csv.gz or .parquet: s3://... or a file")
-    backfill.add_argument("--table", help="the table (default: the stack's output CustomerFeaturesTableName)")
-    backfill.add_argument("--stack-name", help="the stack (default: samconfig.toml's stack_name for --config-env)")
-    backfill.add_argument("--config-env", default="dev", help="the samconfig.toml environment (default: dev)")
-    backfill.add_argument("--config-file", help="the SAM configuration file (default: ./samconfig.toml)")
-    backfill.add_argument("--region", help="the region (default: samconfig's, else the AWS configuration's)")
-    backfill.add_argument("--endpoint-url", help="an AWS endpoint other than AWS's (the local cloud's)")
+    table = backfill.add_mutually_exclusive_group()
+    table.add_argument("--table", help="the table (default: the stack's output CustomerFeaturesTableName)")
+    stack_options(backfill, table)
     backfill.add_argument("--overwrite", action="store_true", help="replace states that exist (default: keep them)")
     backfill.set_defaults(run=_features_backfill)
 

@@ -79,17 +79,21 @@ def packages(cloud) -> list[dict]:
     return [sagemaker.describe_model_package(ModelPackageName=s["ModelPackageArn"]) for s in summaries]
 
 
-def register_champion(cloud, pr_auc: float) -> str:
-    """An approved version with the given test-set PR AUC, as an earlier run would have left it."""
+def register_champion(cloud, pr_auc: float, auc: float = 0.9, model_uri: str | None = None, name: str = "") -> str:
+    """An approved version with the given test-set PR AUC (and ROC AUC), as an earlier run would have left it;
+    with `model_uri`, one whose model archive the evaluation can score."""
     s3, sagemaker = cloud.client("s3"), cloud.client("sagemaker")
     bucket = cloud.physical_id("ArtifactsBucket")
-    key = f"champions/{pr_auc}/evaluation.json"
-    document = {"binary_classification_metrics": {"pr_auc": {"value": pr_auc}, "auc": {"value": 0.9}}}
+    key = f"champions/{name or pr_auc}/evaluation.json"
+    document = {"binary_classification_metrics": {"pr_auc": {"value": pr_auc}, "auc": {"value": auc}}}
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(document).encode())
+    container = {"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"}
+    if model_uri:
+        container["ModelDataUrl"] = model_uri
     return sagemaker.create_model_package(
         ModelPackageGroupName=cloud.stack.outputs["ModelPackageGroupName"],
         InferenceSpecification={
-            "Containers": [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"}],
+            "Containers": [container],
             "SupportedContentTypes": ["text/csv"],
             "SupportedResponseMIMETypes": ["text/csv"],
         },
@@ -430,26 +434,8 @@ def test_the_champion_is_scored_on_the_challengers_rows_and_the_gate_decides_on_
     own" split) is far above it, and the comparison is on the new version's metadata and in the report."""
     s3, sagemaker = cloud.client("s3"), cloud.client("sagemaker")
     bucket = cloud.physical_id("ArtifactsBucket")
-    key = "champions/with-model/evaluation.json"
-    recorded = {"binary_classification_metrics": {"pr_auc": {"value": 0.99}, "auc": {"value": 0.99}}}
-    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(recorded).encode())
-    champion = sagemaker.create_model_package(
-        ModelPackageGroupName=cloud.stack.outputs["ModelPackageGroupName"],
-        InferenceSpecification={
-            "Containers": [
-                {
-                    "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5",
-                    "ModelDataUrl": first_run.output["training"]["model_uri"],
-                }
-            ],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["text/csv"],
-        },
-        ModelMetrics={
-            "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{bucket}/{key}"}}
-        },
-        ModelApprovalStatus="Approved",
-    )["ModelPackageArn"]
+    model_uri = first_run.output["training"]["model_uri"]
+    champion = register_champion(cloud, pr_auc=0.99, auc=0.99, model_uri=model_uri, name="with-model")
     dataset = first_run.output["dataset"]
     body = s3.get_object(Bucket=dataset["bucket"], Key=dataset["key"], VersionId=dataset["version_id"])["Body"].read()
     upload = f"datasets/orders/{START:%Y-%m-%d}/orders-paired.csv"
