@@ -26,3 +26,13 @@ def create_stack_buckets(raw: str, artifacts: str) -> Any:
         client.create_bucket(Bucket=bucket)
     client.put_bucket_versioning(Bucket=raw, VersioningConfiguration={"Status": "Enabled"})
     return client
+
+
+def create_notification_topic(name: str = "cd4ml-dev-NotificationTopic") -> dict[str, str]:
+    """The stack's notification topic with an SQS queue subscribed, to read what it sends: {"topic", "queue"}."""
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic = sns.create_topic(Name=name)["TopicArn"]
+    queue = sqs.create_queue(QueueName="notifications")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    return {"topic": topic, "queue": queue}

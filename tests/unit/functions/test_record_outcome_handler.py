@@ -8,6 +8,7 @@ import pytest
 from botocore.stub import Stubber
 from cd4ml_shared.aws.reference import write_candidate
 from cd4ml_shared.drift import Profile
+from moto_world import create_notification_topic
 
 ARTIFACTS = "cd4ml-dev-artifactsbucket-example"
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:cd4ml-dev-training-pipeline"
@@ -18,12 +19,7 @@ EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:cd4ml-dev-training-
 def world(aws):
     """The artifacts bucket and the notification topic, with an SQS queue subscribed to read what it sends."""
     boto3.client("s3").create_bucket(Bucket=ARTIFACTS)
-    sns, sqs = boto3.client("sns"), boto3.client("sqs")
-    topic = sns.create_topic(Name="cd4ml-dev-NotificationTopic")["TopicArn"]
-    queue = sqs.create_queue(QueueName="notifications")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-    return {"topic": topic, "queue": queue}
+    return create_notification_topic()
 
 
 @pytest.fixture
