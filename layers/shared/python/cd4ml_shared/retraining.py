@@ -1,0 +1,112 @@
+"""The retraining storm guard (issue 11 §4), as plain values: whether a `RetrainingRequested` starts a run or is
+dropped, and why. Monitoring breaches, schedules and quality alarms all ask; a storm of them (every window of a
+drift episode breaches, an alarm flaps, a schedule fires beside a breach) must give one run:
+
+- **one run in flight**: a request while a run is in flight is dropped (`in_flight`), unless that run has been
+  in flight longer than `stale_after_s`: its end was lost (a run that no longer reports), so the lock is taken over;
+- **a cooldown** after each start (`cooldown_s`, e.g. 24 h in prod): a request within it is dropped (`cooldown`);
+- **one run per episode**: a request naming an episode already acted on is dropped (`episode_handled`), whenever
+  it comes (a drift episode is named by the monitor, e.g. the first window that breached).
+
+The state is one item per model package group; `cd4ml_shared.aws.retraining` reads it, judges with `judge`, and
+writes it back conditionally, so concurrent requests cannot both start a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+REASONS = ("drift", "quality", "schedule", "alarm", "manual")
+KEPT_EPISODES = 50  # the episodes remembered per group (older ones cannot come back: their windows are long gone)
+Drop = Literal["in_flight", "cooldown", "episode_handled"]
+
+
+class InvalidRequest(ValueError):
+    """A RetrainingRequested event without what the guard needs (a reason of REASONS, a group)."""
+
+
+@dataclass(frozen=True)
+class RetrainingRequest:
+    group: str
+    reason: str
+    requested_at: float  # epoch seconds
+    episode: str | None = None  # e.g. the drift episode's first breaching window; None: no episode
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any], requested_at: float) -> RetrainingRequest:
+        """From the EventBridge event (`source: cd4ml.monitoring`, `detail-type: RetrainingRequested`)."""
+        detail = event.get("detail")
+        if not isinstance(detail, Mapping):
+            raise InvalidRequest("the event has no detail object")
+        reason, group = detail.get("reason"), detail.get("model_package_group")
+        if reason not in REASONS:
+            raise InvalidRequest(f"detail.reason must be one of {list(REASONS)}, got {reason!r}")
+        if not isinstance(group, str) or not group:
+            raise InvalidRequest("detail.model_package_group is missing")
+        episode = detail.get("episode")
+        if episode is not None and (not isinstance(episode, str) or not episode):
+            raise InvalidRequest(f"detail.episode must be a non-empty string when given, got {episode!r}")
+        return cls(group, str(reason), requested_at, episode, dict(detail))
+
+
+@dataclass(frozen=True)
+class GuardPolicy:
+    cooldown_s: float
+    stale_after_s: float  # a run in flight longer than this is taken to have ended without saying so
+
+    def __post_init__(self) -> None:
+        if self.cooldown_s < 0 or self.stale_after_s <= 0:
+            raise ValueError(f"cooldown_s must be >= 0 and stale_after_s > 0, got {self}")
+
+
+@dataclass(frozen=True)
+class GuardState:
+    """One group's guard: the run in flight (id and start), the last start, the episodes acted on (oldest first),
+    and a counter that every write bumps (the condition of the next write)."""
+
+    in_flight: str | None = None
+    in_flight_since: float | None = None
+    last_started_at: float | None = None
+    episodes: tuple[str, ...] = ()
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    start: bool
+    why: str  # a sentence for the record and the notification
+    dropped: Drop | None = None
+
+
+def judge(state: GuardState, request: RetrainingRequest, policy: GuardPolicy) -> Verdict:
+    """Start, or drop with the reason, by the three rules in the module's docstring (in that order)."""
+    now = request.requested_at
+    if state.in_flight is not None:
+        age = now - (state.in_flight_since or now)
+        if age < policy.stale_after_s:
+            return Verdict(False, f"run {state.in_flight} is in flight (since {age:.0f} s)", "in_flight")
+    if state.last_started_at is not None and now - state.last_started_at < policy.cooldown_s:
+        left = policy.cooldown_s - (now - state.last_started_at)
+        return Verdict(False, f"within the cooldown after the last start ({left:.0f} s left)", "cooldown")
+    if request.episode is not None and request.episode in state.episodes:
+        return Verdict(False, f"episode {request.episode} already had its run", "episode_handled")
+    taken = f" (run {state.in_flight} went stale)" if state.in_flight is not None else ""
+    return Verdict(True, f"retraining for {request.reason}{taken}")
+
+
+def started(state: GuardState, request: RetrainingRequest, run_id: str) -> GuardState:
+    """The state once `run_id` started for `request`."""
+    episodes: Sequence[str] = state.episodes
+    if request.episode is not None and request.episode not in episodes:
+        episodes = (*episodes, request.episode)[-KEPT_EPISODES:]
+    return GuardState(run_id, request.requested_at, request.requested_at, tuple(episodes), state.version + 1)
+
+
+def ended(state: GuardState, run_id: str) -> GuardState | None:
+    """The state once `run_id` ended (None when that run is not the one in flight: nothing to release)."""
+    if state.in_flight != run_id:
+        return None
+    return replace(state, in_flight=None, in_flight_since=None, version=state.version + 1)
