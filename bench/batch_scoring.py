@@ -92,6 +92,21 @@ def load_average() -> str:
         return "unknown"
 
 
+def train_and_deploy(cloud: LocalCloud, driver: PipelineDriver, rows: int, now: datetime) -> str:
+    """Publish the model code, train one model on `rows` generated orders of the two weeks before `now` and follow
+    its deployment to the end; the version's ARN (SystemExit naming the cause when either fails)."""
+    driver.publish_code("dev")
+    start = datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=14)
+    run = driver.run(generate_orders(rows, seed=1, start=start, days=14), "datasets/orders/b/o.csv")
+    if run.status != "SUCCEEDED":
+        raise SystemExit(f"training run {run.status}: {run.cause}")
+    package_arn = str(run.outcome["model_package_arn"])
+    deployment = execution_arn(cloud, "DeploymentStateMachine", f"deploy-v{package_arn.rsplit('/', 1)[-1]}")
+    if (deployed := ended(cloud, deployment, 600))["status"] != "SUCCEEDED":
+        raise SystemExit(f"deployment {deployed['status']}: {deployed.get('cause')}")
+    return package_arn
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="orders to score")
@@ -107,15 +122,7 @@ def main() -> int:
 
     with LocalCloud.deployed(ROOT / "template.yaml", PARAMETERS) as cloud:
         driver = PipelineDriver(cloud)
-        driver.publish_code("dev")
-        start = datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=14)
-        run = driver.run(generate_orders(args.train_rows, seed=1, start=start, days=14), "datasets/orders/b/o.csv")
-        if run.status != "SUCCEEDED":
-            raise SystemExit(f"training run {run.status}: {run.cause}")
-        package_arn = run.outcome["model_package_arn"]
-        deployment = execution_arn(cloud, "DeploymentStateMachine", f"deploy-v{package_arn.rsplit('/', 1)[-1]}")
-        if (deployed := ended(cloud, deployment, 600))["status"] != "SUCCEEDED":
-            raise SystemExit(f"deployment {deployed['status']}: {deployed.get('cause')}")
+        package_arn = train_and_deploy(cloud, driver, args.train_rows, now)
 
         scoring_start = datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=2)
         orders = generate_orders(args.rows, seed=args.seed, start=scoring_start, days=2)

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from batch_scoring import PARAMETERS as SCORING_PARAMETERS  # noqa: E402
-from batch_scoring import ended, execution_arn  # noqa: E402
+from batch_scoring import train_and_deploy  # noqa: E402
 from sagemaker_endpoints import machine, percentile  # noqa: E402
 
 TARGET_RATIO = 4.0  # issue 10 §4: decision p99 <= 4 x the bare InvokeEndpoint p50 of the same run
@@ -224,19 +224,9 @@ def generated_orders(count: int, customers: int, seed: int, now: datetime) -> li
 
 def deploy_model(cloud: Any, now: datetime) -> tuple[str, dict[str, Any]]:
     """Train one model with the stack's pipeline and deploy it; its endpoint name and model package."""
-    from cd4ml.data import generate_orders
     from cd4ml.pipeline_driver import PipelineDriver
 
-    driver = PipelineDriver(cloud)
-    driver.publish_code("dev")
-    start = datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=14)
-    run = driver.run(generate_orders(8_000, seed=1, start=start, days=14), "datasets/orders/b/o.csv")
-    if run.status != "SUCCEEDED":
-        raise SystemExit(f"training run {run.status}: {run.cause}")
-    arn = run.outcome["model_package_arn"]
-    deployment = execution_arn(cloud, "DeploymentStateMachine", f"deploy-v{arn.rsplit('/', 1)[-1]}")
-    if (deployed := ended(cloud, deployment, 600))["status"] != "SUCCEEDED":
-        raise SystemExit(f"deployment {deployed['status']}: {deployed.get('cause')}")
+    arn = train_and_deploy(cloud, PipelineDriver(cloud), 8_000, now)
     package = cloud.client("sagemaker").describe_model_package(ModelPackageName=arn)
     return str(cloud.stack.outputs["EndpointName"]), package
 

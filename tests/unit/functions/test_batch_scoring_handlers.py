@@ -12,7 +12,7 @@ import pyarrow.csv as pa_csv
 import pytest
 from cd4ml_shared.contract import ORDERS
 from cd4ml_shared.reference import candidate_profile_key
-from moto_world import create_stack_buckets, create_token_table
+from moto_world import create_stack_buckets, create_token_table, create_waiting_state_machine
 
 from cd4ml.data import generate_orders
 
@@ -34,13 +34,7 @@ START = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC) - timedelta(days=3)
 
 @pytest.fixture
 def sfn(aws):
-    client = boto3.client("stepfunctions")
-    client.create_state_machine(
-        name=STATE_MACHINE,
-        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}),
-        roleArn="arn:aws:iam::123456789012:role/cd4ml-dev-BatchInferenceRole",
-    )
-    return client
+    return create_waiting_state_machine(STATE_MACHINE, "cd4ml-dev-BatchInferenceRole")
 
 
 def test_a_scoring_upload_starts_one_scoring_run_and_its_duplicate_none(sfn, load_function, sample_event, context):

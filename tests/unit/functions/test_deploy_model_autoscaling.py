@@ -7,7 +7,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto_world import create_token_table
+from moto_world import create_token_table, deployment_step
 
 DEFINITION = Path(__file__).resolve().parents[3] / "statemachines" / "deployment.asl.json"
 TABLE = "cd4ml-prod-TaskTokenTable"
@@ -35,21 +35,8 @@ PROD = {
 
 
 def step(name: str, version: int, before: dict | None = None) -> dict:
-    """A task's payload (statemachines/deployment.asl.json) for a version."""
-    return {
-        "step": name,
-        "token": f"token-{version}",
-        "execution": f"deploy-v{version}",
-        "deployment": {
-            "model_package_arn": f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{ENDPOINT}/{version}",
-            "version": version,
-            "endpoint_name": ENDPOINT,
-            "model_name": f"{ENDPOINT}-v{version}",
-            "config_name": f"{ENDPOINT}-v{version}",
-            "started_at": 1795610000.0,
-            "before": before or {"exists": False, "config_name": None, "wait_timeout": 1200},
-        },
-    }
+    """A task's payload for a version."""
+    return deployment_step(name, version, ENDPOINT, before=before)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import Stubber
 from cd4ml_shared.deployment import EndpointBusy
 from cd4ml_shared.errors import SageMakerUnavailable
-from moto_world import create_token_table
+from moto_world import create_token_table, deployment_step
 
 DEFINITION = Path(__file__).resolve().parents[3] / "statemachines" / "deployment.asl.json"
 TABLE = "cd4ml-dev-TaskTokenTable"
@@ -50,21 +50,8 @@ def app(tokens, load_function, context):
 
 
 def rollout(version: int, token: str) -> dict:
-    """The Rollout task's payload (statemachines/deployment.asl.json) for a version."""
-    return {
-        "step": "rollout",
-        "token": token,
-        "execution": f"deploy-v{version}",
-        "deployment": {
-            "model_package_arn": f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{ENDPOINT}/{version}",
-            "version": version,
-            "endpoint_name": ENDPOINT,
-            "model_name": f"{ENDPOINT}-v{version}",
-            "config_name": f"{ENDPOINT}-v{version}",
-            "started_at": 1795610000.0,
-            "before": {"exists": False, "config_name": None, "wait_timeout": 1200},
-        },
-    }
+    """The Rollout task's payload for a version."""
+    return deployment_step("rollout", version, ENDPOINT, token=token)
 
 
 def test_a_rollout_holds_the_token_under_the_endpoint_and_a_second_one_is_told_the_endpoint_is_busy(

@@ -6,6 +6,7 @@ import json
 
 import boto3
 import pytest
+from moto_world import create_waiting_state_machine
 
 STATE_MACHINE = "cd4ml-dev-deployment"
 ENDPOINT = "cd4ml-dev-fraud"
@@ -18,13 +19,7 @@ ENVIRONMENT = {
 
 @pytest.fixture
 def sfn(aws):
-    client = boto3.client("stepfunctions")
-    client.create_state_machine(
-        name=STATE_MACHINE,
-        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}),
-        roleArn="arn:aws:iam::123456789012:role/cd4ml-dev-DeploymentRole",
-    )
-    return client
+    return create_waiting_state_machine(STATE_MACHINE, "cd4ml-dev-DeploymentRole")
 
 
 @pytest.fixture

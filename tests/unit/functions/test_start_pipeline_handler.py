@@ -3,8 +3,8 @@ execution input the state machine documents (events/training_pipeline_input.json
 
 import json
 
-import boto3
 import pytest
+from moto_world import create_waiting_state_machine
 
 STATE_MACHINE = "cd4ml-dev-training-pipeline"
 ENVIRONMENT = {
@@ -21,13 +21,7 @@ ENVIRONMENT = {
 
 @pytest.fixture
 def sfn(aws):
-    client = boto3.client("stepfunctions")
-    client.create_state_machine(
-        name=STATE_MACHINE,
-        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}),
-        roleArn="arn:aws:iam::123456789012:role/cd4ml-dev-TrainingPipelineRole",
-    )
-    return client
+    return create_waiting_state_machine(STATE_MACHINE, "cd4ml-dev-TrainingPipelineRole")
 
 
 def executions(sfn) -> list[dict]:

@@ -12,8 +12,8 @@ from ..registry import RUN_ID_KEY, code_file_missing
 from .client_errors import error_code
 
 
-def latest_approved(sagemaker: Any, group_name: str) -> dict[str, Any] | None:
-    """The champion: the newest Approved version of a model package group, described; None if there is none."""
+def latest_approved_arn(sagemaker: Any, group_name: str) -> str | None:
+    """The ARN of the newest Approved version of a model package group; None if there is none."""
     summaries = sagemaker.list_model_packages(
         ModelPackageGroupName=group_name,
         ModelApprovalStatus="Approved",
@@ -21,9 +21,15 @@ def latest_approved(sagemaker: Any, group_name: str) -> dict[str, Any] | None:
         SortOrder="Descending",
         MaxResults=1,
     )["ModelPackageSummaryList"]
-    if not summaries:
+    return str(summaries[0]["ModelPackageArn"]) if summaries else None
+
+
+def latest_approved(sagemaker: Any, group_name: str) -> dict[str, Any] | None:
+    """The champion: the newest Approved version of a model package group, described; None if there is none."""
+    arn = latest_approved_arn(sagemaker, group_name)
+    if arn is None:
         return None
-    described: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=summaries[0]["ModelPackageArn"])
+    described: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=arn)
     return described
 
 

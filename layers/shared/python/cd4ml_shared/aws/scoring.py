@@ -32,6 +32,7 @@ from ..scoring import (
     transform_output_key,
 )
 from .client_errors import error_code, error_message
+from .registry import latest_approved_arn
 
 if TYPE_CHECKING:
     from ..run_input import DatasetRef
@@ -80,19 +81,13 @@ def _package_of(model: Mapping[str, Any], name: str) -> str:
 
 
 def _latest_approved(sagemaker: Any, settings: ScoringSettings) -> str:
-    found = sagemaker.list_model_packages(
-        ModelPackageGroupName=settings.model_package_group,
-        ModelApprovalStatus="Approved",
-        SortBy="CreationTime",
-        SortOrder="Descending",
-        MaxResults=1,
-    )["ModelPackageSummaryList"]
-    if not found:
+    arn = latest_approved_arn(sagemaker, settings.model_package_group)
+    if arn is None:
         raise NoModelInService(
             f"endpoint {settings.endpoint_name} serves no model and group {settings.model_package_group} has no "
             "approved version: approve one (`cd4ml model approve`) before scoring"
         )
-    return str(found[0]["ModelPackageArn"])
+    return arn
 
 
 def _ensure_model(sagemaker: Any, settings: ScoringSettings, name: str, package_arn: str) -> None:
