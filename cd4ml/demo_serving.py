@@ -60,13 +60,22 @@ class DecisionTally:
         return f"{shown} (HTTP {codes})"
 
 
-def decide_all(client: DecisionClient, orders: Sequence[Mapping[str, Any]], *, threads: int = 4) -> DecisionTally:
-    """Every order decided once, `threads` requests in flight at a time."""
+def decide_each(
+    client: DecisionClient, orders: Sequence[Mapping[str, Any]], *, threads: int = 4
+) -> tuple[DecisionTally, list[DecisionReply]]:
+    """Every order decided once, `threads` requests in flight at a time: the tally, and each order's reply in the
+    orders' order (its inference id labels it later)."""
     tally = DecisionTally()
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="decide") as pool:
-        for reply in pool.map(client.decide, orders):
-            tally.add(reply)
-    return tally
+        replies = list(pool.map(client.decide, orders))
+    for reply in replies:
+        tally.add(reply)
+    return tally, replies
+
+
+def decide_all(client: DecisionClient, orders: Sequence[Mapping[str, Any]], *, threads: int = 4) -> DecisionTally:
+    """Every order decided once, `threads` requests in flight at a time."""
+    return decide_each(client, orders, threads=threads)[0]
 
 
 class SteadyTraffic:

@@ -1,6 +1,6 @@
 """The local cloud: deploy a SAM template onto moto and run its Lambdas, events, state machines and streams."""
 
-from .clock import Clock, ManualClock
+from .clock import Clock, JumpClock, ManualClock
 from .cloud import LocalCloud
 from .context import Settings
 from .errors import (
@@ -19,6 +19,7 @@ __all__ = [
     "DeploymentError",
     "FunctionNotFoundError",
     "Invocation",
+    "JumpClock",
     "LocalCloud",
     "LocalCloudError",
     "ManualClock",

@@ -8,9 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 
 class Clock:
-    """Wall-clock time; listeners are told when time moves (only the manual clock moves by itself on demand)."""
+    """Wall-clock time; listeners are told when time jumps (the manual and the jump clock jump on demand)."""
 
-    manual = False
+    manual = False  # time stands still between advances: schedules fire only on a move
+    jumps = False  # advance() moves it: listeners run on each move
+
+    def skew(self) -> timedelta:
+        """How far this clock is ahead of wall time: what the local services add to the times moto stamps."""
+        return self.now() - datetime.now(UTC)
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -23,6 +28,7 @@ class ManualClock(Clock):
     """A clock that stands still until `advance` moves it; listeners (the scheduler) run synchronously on each move."""
 
     manual = True
+    jumps = True
 
     def __init__(self, start: datetime | None = None) -> None:
         self._now = (start or datetime.now(UTC)).astimezone(UTC)
@@ -44,6 +50,41 @@ class ManualClock(Clock):
         with self._lock:
             self._now += step
             now = self._now
+        for listener in list(self._listeners):
+            listener(now)
+        return now
+
+
+class JumpClock(Clock):
+    """Wall time that `advance` moves ahead by jumps: a demo runs at wall speed, and a day of schedules (a monitoring
+    window, a cooldown) passes in a call. Schedules both poll (time flows) and fire on each jump."""
+
+    jumps = True
+
+    def __init__(self) -> None:
+        self._ahead = timedelta(0)
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[datetime], None]] = []
+
+    def now(self) -> datetime:
+        with self._lock:
+            return datetime.now(UTC) + self._ahead
+
+    def skew(self) -> timedelta:
+        with self._lock:
+            return self._ahead
+
+    def add_listener(self, listener: Callable[[datetime], None]) -> None:
+        self._listeners.append(listener)
+
+    def advance(self, seconds: float = 0.0, **delta: float) -> datetime:
+        """Jump `seconds` (or timedelta keywords) ahead and fire what became due."""
+        step = timedelta(seconds=seconds, **delta)
+        if step < timedelta(0):
+            raise ValueError(f"the clock only moves forward; got {step}")
+        with self._lock:
+            self._ahead += step
+        now = self.now()
         for listener in list(self._listeners):
             listener(now)
         return now

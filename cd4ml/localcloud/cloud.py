@@ -20,7 +20,7 @@ from typing import Any
 from . import cloudwatch_alarms, s3, sns, stepfunctions
 from .apigateway.gateway import HttpApiGateway
 from .aws import ACCOUNT_ID, DEFAULT_REGION, ClientFactory, local_environment
-from .clock import Clock, ManualClock
+from .clock import Clock, JumpClock, ManualClock
 from .cloudformation import DeployedStacks
 from .context import Service, ServiceContext, Settings
 from .deploy.base import Stack
@@ -158,9 +158,15 @@ class LocalCloud:
             child_environment=local_environment(self.endpoint_url, self.region),
             emit=self.router.put_event,
             settings=settings,
+            clock=self.clock,
         )
         self.kinesis = KinesisPoller(
-            self.clients, self.runtime, self.destinations, self.region, poll_interval_s=settings.stream_poll_interval_s
+            self.clients,
+            self.runtime,
+            self.destinations,
+            self.region,
+            poll_interval_s=settings.stream_poll_interval_s,
+            clock=self.clock,
         )
         self.scheduler = Scheduler(self.clock, self._fire_schedule)
         self.sagemaker_jobs = SageMakerJobs(self.context)
@@ -375,9 +381,9 @@ class LocalCloud:
         self.router.fire_schedule(rule.name, rule.event_bus, event)
 
     def advance(self, seconds: float = 0.0, **delta: float) -> None:
-        """Move a manual clock forward (firing due schedules) and wait for what that set off to be delivered."""
-        if not isinstance(self.clock, ManualClock):
-            raise LocalCloudError("advance() needs LocalCloud(clock=ManualClock())")
+        """Move a manual or jump clock forward (firing due schedules) and wait for what that set off to be delivered."""
+        if not isinstance(self.clock, ManualClock | JumpClock):
+            raise LocalCloudError("advance() needs LocalCloud(clock=ManualClock()) or LocalCloud(clock=JumpClock())")
         self.clock.advance(seconds, **delta)
         self.router.wait_idle()
 

@@ -5,11 +5,12 @@ child processes, a way to emit an event, settings) instead of the whole cloud; a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from .aws import ClientFactory
+from .clock import Clock
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class ServiceContext:
     child_environment: Mapping[str, str]  # points a child process's SDK at the local cloud, never at AWS
     emit: Emit
     settings: Settings
+    clock: Clock = field(default_factory=Clock)  # what the services stamp their records with (capture, arrival)
 
 
 class Service(Protocol):

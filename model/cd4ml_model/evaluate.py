@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from cd4ml_shared.monitoring_features import MONITORING_REFERENCE_FILE, monitoring_reference
 from cd4ml_shared.smoke import SMOKE_FILE
 
 from cd4ml_model.artifacts import MODEL_ARCHIVE, TrainedModel, load_model_dir
@@ -184,6 +185,8 @@ def evaluate(
     output_dir.mkdir(parents=True, exist_ok=True)
     write_json(document, output_dir / EVALUATION_FILE)
     write_json(smoke_document(labels, np.asarray(scores, dtype=np.float64), x, model.features), output_dir / SMOKE_FILE)
+    # the monitor's drift reference: the watched features and the served scores of these held-out rows
+    write_json(monitoring_reference(model.features, x, scores, labels), output_dir / MONITORING_REFERENCE_FILE)
     plot_curves(document, output_dir)
     value = {name: m["value"] for name, m in document["binary_classification_metrics"].items() if "value" in m}
     pr = document["sampling_intervals"]["metrics"]["pr_auc"]

@@ -12,6 +12,16 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from cd4ml_shared.bootstrap import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    CONFIDENCE,
+    INTERVAL_METRICS,
+    BootstrapInputError,
+    bounds,
+    resampled,
+    weighted_metrics,
+)
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -130,92 +140,16 @@ def evaluate_scores(labels: npt.ArrayLike, scores: npt.ArrayLike, threshold: flo
 # judges a challenger with the interval of that noise (a bootstrap of the test rows), not its point value, and
 # compares it with the champion on the very same rows and the very same resamples (a paired bootstrap), so the
 # noise that both models share cancels out of the difference.
-BOOTSTRAP_RESAMPLES = 1000
-BOOTSTRAP_SEED = 20_240_601  # fixed: evaluating the same model on the same rows gives the same interval
-CONFIDENCE = 0.95
-INTERVAL_METRICS = ("pr_auc", "auc", "brier_score", "precision", "recall", "f1", "accuracy")
 COMPARED_METRICS = ("pr_auc", "auc", "brier_score")
-_CHUNK_CELLS = 4_000_000  # resamples x rows per block: bounds the weight matrix to about 32 MB
 
 
-def _stratified_weights(y: np.ndarray[Any, Any], count: int, rng: np.random.Generator) -> np.ndarray[Any, Any]:
-    """`count` bootstrap resamples as row multiplicities (count x rows). Positives and negatives are resampled
-    separately, so every resample keeps the split's class counts: with a few dozen frauds an unstratified draw can
-    hold none, and PR AUC is then undefined."""
-    weights = np.zeros((count, len(y)), dtype=np.float64)
-    offsets = np.arange(count)[:, None]
-    for members in (np.flatnonzero(y == 1), np.flatnonzero(y == 0)):
-        size = len(members)
-        draws = rng.integers(0, size, size=(count, size)) + offsets * size
-        weights[:, members] = np.bincount(draws.ravel(), minlength=count * size).reshape(count, size)
-    return weights
-
-
-def _weighted_metrics(
-    y: np.ndarray[Any, Any], s: np.ndarray[Any, Any], threshold: float, weights: np.ndarray[Any, Any]
-) -> dict[str, np.ndarray[Any, Any]]:
-    """The metrics of `INTERVAL_METRICS` for each row of `weights` (row multiplicities), all resamples at once.
-
-    PR AUC is average precision as scikit-learn computes it (sum of recall steps times precision over the distinct
-    scores, ties together) and ROC AUC the trapezoid under the ROC curve, so weights of ones reproduce
-    `evaluate_scores` exactly."""
-    order = np.argsort(-s, kind="mergesort")
-    ys, ss, w = y[order].astype(np.float64), s[order], weights[:, order]
-    last = np.r_[np.flatnonzero(np.diff(ss)), len(ss) - 1]  # the last row of each run of equal scores
-    tp = np.cumsum(w * ys, axis=1)[:, last]
-    fp = np.cumsum(w, axis=1)[:, last] - tp
-    positives, negatives = tp[:, -1:], fp[:, -1:]
-    recall = tp / positives
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision_curve = np.where(tp + fp > 0, tp / (tp + fp), 1.0)
-    pr_auc = np.sum(np.diff(recall, axis=1, prepend=0.0) * precision_curve, axis=1)
-    fpr = fp / negatives
-    tpr_before = np.concatenate([np.zeros((len(w), 1)), recall[:, :-1]], axis=1)
-    auc = np.sum(np.diff(fpr, axis=1, prepend=0.0) * (recall + tpr_before) / 2.0, axis=1)
-    predicted = (ss >= threshold).astype(np.float64)
-    hit = w @ (ys * predicted)
-    flagged = w @ predicted
-    total = w.sum(axis=1)
-    p, n = positives[:, 0], negatives[:, 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(flagged > 0, hit / flagged, 0.0)
-        recall_at = hit / p
-        f1 = np.where(precision + recall_at > 0, 2 * precision * recall_at / (precision + recall_at), 0.0)
-    correct_negatives = n - (flagged - hit)
-    return {
-        "pr_auc": pr_auc,
-        "auc": auc,
-        "brier_score": (w @ (ss - ys) ** 2) / total,
-        "precision": precision,
-        "recall": recall_at,
-        "f1": f1,
-        "accuracy": (hit + correct_negatives) / total,
-    }
-
-
-def _resampled(
-    y: np.ndarray[Any, Any],
-    models: Sequence[tuple[np.ndarray[Any, Any], float]],
-    resamples: int,
-    seed: int,
+def _draws(
+    y: np.ndarray[Any, Any], models: Sequence[tuple[np.ndarray[Any, Any], float]], resamples: int, seed: int
 ) -> list[dict[str, np.ndarray[Any, Any]]]:
-    """Each model's metrics over the same `resamples` stratified bootstrap draws of the rows, in blocks."""
-    if resamples < 1:
-        raise MetricInputError(f"resamples must be at least 1, got {resamples}")
-    rng = np.random.default_rng(seed)
-    block = max(1, _CHUNK_CELLS // max(1, len(y)))
-    parts: list[list[dict[str, np.ndarray[Any, Any]]]] = [[] for _ in models]
-    for start in range(0, resamples, block):
-        weights = _stratified_weights(y, min(block, resamples - start), rng)
-        for index, (scores, threshold) in enumerate(models):
-            parts[index].append(_weighted_metrics(y, scores, threshold, weights))
-    return [{name: np.concatenate([p[name] for p in chunks]) for name in chunks[0]} for chunks in parts]
-
-
-def _bounds(values: np.ndarray[Any, Any], confidence: float) -> tuple[float, float]:
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    lower, upper = np.nanpercentile(values, [tail, 100.0 - tail])
-    return float(lower), float(upper)
+    try:
+        return resampled(y, models, resamples, seed)
+    except BootstrapInputError as error:
+        raise MetricInputError(str(error)) from error
 
 
 def sampling_intervals(
@@ -229,10 +163,10 @@ def sampling_intervals(
 ) -> dict[str, dict[str, float]]:
     """Percentile bootstrap intervals (stratified by class) and standard deviations of the test metrics."""
     y, s = _checked(labels, scores)
-    (draws,) = _resampled(y, [(s, threshold)], resamples, seed)
+    (draws,) = _draws(y, [(s, threshold)], resamples, seed)
     intervals: dict[str, dict[str, float]] = {}
     for name in INTERVAL_METRICS:
-        lower, upper = _bounds(draws[name], confidence)
+        lower, upper = bounds(draws[name], confidence)
         intervals[name] = {"lower": lower, "upper": upper, "standard_deviation": float(np.nanstd(draws[name]))}
     return intervals
 
@@ -250,13 +184,13 @@ def paired_comparison(
     its paired bootstrap interval (each resample scores both models on the same rows)."""
     y, s1 = _checked(labels, challenger[0])
     _, s0 = _checked(labels, champion[0])
-    (one, zero) = _resampled(y, [(s1, challenger[1]), (s0, champion[1])], resamples, seed)
+    (one, zero) = _draws(y, [(s1, challenger[1]), (s0, champion[1])], resamples, seed)
     ones = np.ones((1, len(y)))
-    point_one = _weighted_metrics(y, s1, challenger[1], ones)
-    point_zero = _weighted_metrics(y, s0, champion[1], ones)
+    point_one = weighted_metrics(y, s1, challenger[1], ones)
+    point_zero = weighted_metrics(y, s0, champion[1], ones)
     comparison: dict[str, dict[str, float]] = {}
     for name in COMPARED_METRICS:
-        lower, upper = _bounds(one[name] - zero[name], confidence)
+        lower, upper = bounds(one[name] - zero[name], confidence)
         value_one, value_zero = float(point_one[name][0]), float(point_zero[name][0])
         comparison[name] = {
             "challenger": value_one,

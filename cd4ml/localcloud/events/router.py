@@ -1,4 +1,5 @@
-"""EventBridge delivery: events matched against deployed rules reach Step Functions, Lambda, SQS, SNS and buses.
+"""EventBridge delivery: events matched against deployed rules reach Step Functions, Lambda, SQS, SNS, Kinesis and
+buses.
 
 moto keeps the buses and rules and matches patterns; `hooks` hooks into `Rule.send_to_targets` (the one place every
 PutEvents and S3 notification passes) and into S3's EventBridge notification, and this router delivers to the
@@ -63,6 +64,21 @@ def transform_input(target: dict[str, Any], event: dict[str, Any]) -> str:
     if transformer:
         return render_input_template(transformer.get("InputTemplate", ""), transformer.get("InputPathsMap", {}), event)
     return json.dumps(event)
+
+
+def kinesis_partition_key(target: dict[str, Any], event: dict[str, Any]) -> str:
+    """The partition key of a Kinesis target's record: `KinesisParameters.PartitionKeyPath` read from the event, or
+    the event's id when the target names no path (as AWS documents); a path that finds nothing or an empty value
+    falls back to the id too, since Kinesis refuses an empty key."""
+    path = (target.get("KinesisParameters") or {}).get("PartitionKeyPath")
+    if path:
+        from jsonpath_ng.ext import parse
+
+        matches = parse(path).find(event)
+        if matches and matches[0].value not in (None, ""):
+            value = matches[0].value
+            return value if isinstance(value, str) else json.dumps(value)
+    return str(event.get("id") or uuid.uuid4())
 
 
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
@@ -242,7 +258,7 @@ class EventRouter:
         last_error = ""
         for attempt in range(LOCAL_TARGET_RETRIES):
             try:
-                record("delivered", self._send(target, payload))
+                record("delivered", self._send(target, payload, event))
                 return
             except Exception as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
@@ -270,10 +286,19 @@ class EventRouter:
             log.error("rule %s: dead-letter queue %s unreachable: %s", rule.name, dead_letter, exc)
             record(f"failed: {last_error}; dead-letter queue unreachable: {exc}")
 
-    def _send(self, target: dict[str, Any], payload: str) -> str:
+    def _send(self, target: dict[str, Any], payload: str, event: dict[str, Any] | None = None) -> str:
         target_arn: str = target["Arn"]
         parts = target_arn.split(":")
         service = parts[2]
+        if service == "kinesis" and parts[5].startswith("stream/"):
+            # the target's RoleArn is what EventBridge would assume to put the record; the local cloud's own
+            # credentials put it, so the role is accepted and not assumed
+            result = self.clients("kinesis").put_record(
+                StreamName=parts[5].split("/", 1)[1],
+                Data=payload.encode("utf-8"),
+                PartitionKey=kinesis_partition_key(target, event or {}),
+            )
+            return f"{result['ShardId']}:{result['SequenceNumber']}"
         if service == "states":
             name = str(uuid.uuid4())
             result = self.clients("stepfunctions").start_execution(stateMachineArn=target_arn, name=name, input=payload)

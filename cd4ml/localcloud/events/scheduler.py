@@ -41,7 +41,7 @@ FireCallback = Callable[[ScheduledRule, datetime], None]
 class Scheduler:
     """Fires scheduled rules when they come due on a `Clock`.
 
-    With a wall clock a daemon thread polls every `poll_interval_s`; with a manual clock every `advance`
+    With a clock that flows a daemon thread polls every `poll_interval_s`; with one that jumps every `advance`
     fires, synchronously and in time order across rules, each occurrence that became due, each with its own
     scheduled time. A `fire` callback that raises is logged and the scheduler carries on.
     """
@@ -96,9 +96,9 @@ class Scheduler:
         if self._started:
             return
         self._started = True
-        if self._clock.manual:
+        if self._clock.jumps:
             self._clock.add_listener(self._on_clock_moved)
-        else:
+        if not self._clock.manual:
             self._thread = threading.Thread(target=self._poll, name="localcloud-scheduler", daemon=True)
             self._thread.start()
 

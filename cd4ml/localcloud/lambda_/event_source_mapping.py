@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 
 from ..aws import ClientFactory
+from ..clock import Clock
 from ..errors import LocalCloudError
 from .destinations import Destinations
 from .mapping_spec import JOIN_TIMEOUT_S, KinesisMappingSpec, KinesisMappingStats, validate
@@ -27,8 +28,11 @@ class KinesisPoller:
         destinations: Destinations,
         region: str,
         poll_interval_s: float = 0.1,
+        clock: Clock | None = None,
     ) -> None:
         self.clients = clients
+        # the cloud's clock: records are stamped with its time (moto stamps wall time), as every local service does
+        self.clock = clock or Clock()
         self.runtime = runtime
         self.destinations = destinations
         self.region = region

@@ -197,12 +197,13 @@ class ShardReader:
         self.iterator = response.get("NextShardIterator")
         if self.iterator is None:
             self.end_of_shard = True
+        skew = self.mapping.poller.clock.skew()  # the cloud's clock may run ahead of moto's wall time
         records = [
             _Record(
                 sequence_number=r["SequenceNumber"],
                 partition_key=r["PartitionKey"],
                 data=bytes(r["Data"]),
-                arrival=_utc(r.get("ApproximateArrivalTimestamp")),
+                arrival=_utc(r.get("ApproximateArrivalTimestamp")) + skew,
             )
             for r in response.get("Records", [])
         ]
@@ -298,7 +299,7 @@ class ShardReader:
         max_age = self.spec.maximum_record_age_s
         if max_age < 0:
             return False
-        now = datetime.now(UTC)
+        now = self.mapping.poller.clock.now()
         expired = 0
         for record in chunk.records:  # a shard's records arrive in order, so the old ones are a prefix
             if (now - record.arrival).total_seconds() <= max_age:

@@ -161,7 +161,19 @@ def test_an_order_is_decided_with_its_online_features_and_the_versions_threshold
         **result,
         "customer_id": ORDER["customer_id"],
         "endpoint_name": ENDPOINT,
+        "order": ORDER,  # the raw order, for the decision log (its timestamp is already ISO 8601 UTC with Z)
     }
+
+
+def test_the_event_carries_the_raw_order_with_its_timestamp_in_utc_and_without_the_unknown_fields(
+    app, endpoint, decisions, context
+):
+    answers(endpoint, 0.05)
+
+    app.handler(request(order_ts="2026-12-01T23:14:59+01:00", coupon="WINTER"), context)
+
+    (event,) = decisions()
+    assert event["detail"]["order"] == {**ORDER, "order_ts": "2026-12-01T22:14:59Z"}
 
 
 def test_the_inference_id_is_sent_to_the_endpoint_answered_and_published(app, decisions, context):

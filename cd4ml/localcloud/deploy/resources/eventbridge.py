@@ -53,6 +53,7 @@ def _rule(d: DeployContext, logical_id: str, p: dict[str, Any]) -> DeployedResou
                 "RetryPolicy",
                 "DeadLetterConfig",
                 "SqsParameters",
+                "KinesisParameters",
             )
         }
         if "InputTransformer" in api and isinstance(api["InputTransformer"].get("InputTemplate"), dict):

@@ -25,7 +25,6 @@ import random
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from ...context import ServiceContext
@@ -222,7 +221,7 @@ class SageMakerEndpoints:
         capture = fleet.spec.capture
         if should_capture(capture, self._draw()):
             assert capture is not None
-            when = datetime.now(UTC)
+            when = self.ctx.clock.now()  # the cloud's clock: a monitoring window of a jumped clock finds them
             record = capture_record(
                 capture, (body, content_type), (answer, answer_type), str(uuid.uuid4()), when, inference_id
             )

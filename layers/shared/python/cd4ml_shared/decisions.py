@@ -15,7 +15,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from .contract import ORDERS, DatasetContract
@@ -325,10 +325,24 @@ class DecisionOutcome:
             "thresholds": self.thresholds.to_dict(),
         }
 
-    def event_entry(self, *, endpoint: str, decided_at: datetime, bus: str = "default") -> dict[str, Any]:
+    def event_entry(
+        self,
+        *,
+        endpoint: str,
+        decided_at: datetime,
+        order: Mapping[str, Any],
+        bus: str = "default",
+        contract: DatasetContract = ORDERS,
+    ) -> dict[str, Any]:
         """The `Decision Made` PutEvents entry: the inference id joins it with the endpoint's capture record and
-        the order's later ground-truth label."""
-        detail = {**self.answer(), "customer_id": self.customer_id, "endpoint_name": endpoint}
+        the order's later ground-truth label; `order` carries the raw order (the decision log keeps it, because the
+        captured feature vector cannot be turned back into the order a retraining dataset needs)."""
+        detail = {
+            **self.answer(),
+            "customer_id": self.customer_id,
+            "endpoint_name": endpoint,
+            "order": logged_order(order, contract),
+        }
         return {
             "Source": DECISION_SOURCE,
             "DetailType": DECISION_DETAIL_TYPE,
@@ -336,6 +350,23 @@ class DecisionOutcome:
             "EventBusName": bus,
             "Time": decided_at,
         }
+
+
+def logged_order(order: Mapping[str, Any], contract: DatasetContract = ORDERS) -> dict[str, Any]:
+    """The order's raw contract fields as parsed, the label aside, for the `Decision Made` event: a timestamp is
+    written as ISO 8601 in UTC with its zone (one read without a zone is UTC, as the dataset validation reads it),
+    so every consumer parses the same instant."""
+    logged: dict[str, Any] = {}
+    for column in contract.columns:
+        if column.role == "label":
+            continue
+        value = order.get(column.name)
+        if column.dtype == "timestamp" and isinstance(value, str):
+            stamp = datetime.fromisoformat(value)
+            stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+            value = stamp.isoformat().replace("+00:00", "Z")
+        logged[column.name] = value
+    return logged
 
 
 # ---- retried orders -----------------------------------------------------------------------------------------------

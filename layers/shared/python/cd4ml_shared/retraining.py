@@ -14,13 +14,17 @@ writes it back conditionally, so concurrent requests cannot both start a run.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
+
+from .environment import environment, required, whole_number
 
 REASONS = ("drift", "quality", "schedule", "alarm", "manual")
 KEPT_EPISODES = 50  # the episodes remembered per group (older ones cannot come back: their windows are long gone)
-Drop = Literal["in_flight", "cooldown", "episode_handled"]
+Drop = Literal["in_flight", "cooldown", "episode_handled", "no_accepted_dataset"]
 
 
 class InvalidRequest(ValueError):
@@ -110,3 +114,130 @@ def ended(state: GuardState, run_id: str) -> GuardState | None:
     if state.in_flight != run_id:
         return None
     return replace(state, in_flight=None, in_flight_since=None, version=state.version + 1)
+
+
+# ---- what asks for a retraining, and what ends one ------------------------------------------------------------
+ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
+SCHEDULED = "Scheduled Event"
+EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
+RETRAINING_REQUESTED = "RetrainingRequested"
+ENDED_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+RETRAIN_FILE_PREFIX = "retrain-"  # datasets/<dataset>/<date>/retrain-<request id>.parquet (retraining_data.py)
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    """The training pipeline's run of a retraining dataset ended: its lock is released."""
+
+    request_id: str
+    status: str
+    execution_arn: str
+
+
+def _moment(event: Mapping[str, Any], fallback: float) -> float:
+    raw = event.get("time")
+    if not isinstance(raw, str):
+        return fallback
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return fallback
+
+
+def request_id_of(event: Mapping[str, Any], requested_at: float) -> str:
+    """The retraining's id, from the event that asked (`<UTC time>-<event id's first 8>`): a redelivered event gets
+    the same id, so its run is resumed, never started twice, and its dataset keeps one key."""
+    stamp = datetime.fromtimestamp(requested_at, UTC).strftime("%Y%m%dT%H%M%SZ")
+    tail = "".join(c for c in str(event.get("id", "")) if c.isalnum())[:8].lower() or "noid"
+    return f"{stamp}-{tail}"
+
+
+def request_of(event: Mapping[str, Any], *, group: str, now: float) -> RetrainingRequest | RunEnded | None:
+    """What an event delivered to `request_retraining` means: a request (monitoring's RetrainingRequested, the
+    retraining schedule, the quality alarm going into ALARM), the end of a retraining run (the training pipeline's
+    status change for a `retrain-<id>` dataset), or None (an alarm leaving ALARM, another dataset's run)."""
+    kind = event.get("detail-type")
+    at = _moment(event, now)
+    raw = event.get("detail")
+    detail: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    if kind == RETRAINING_REQUESTED:
+        return RetrainingRequest.from_event(event, at)
+    if kind == SCHEDULED:
+        rule = (event.get("resources") or ["the schedule"])[0]
+        return RetrainingRequest(group, "schedule", at, None, {"rule": rule})
+    if kind == ALARM_STATE_CHANGE:
+        state = detail.get("state") or {}
+        if state.get("value") != "ALARM":
+            return None
+        name = str(detail.get("alarmName", "alarm"))
+        # one episode per time the alarm went into ALARM: a flapping alarm's next episode meets the cooldown
+        episode = f"alarm:{name}:{state.get('timestamp', event.get('time', ''))}"
+        return RetrainingRequest(group, "alarm", at, episode, {"alarm": name, "why": state.get("reason", "")})
+    if kind == EXECUTION_STATUS_CHANGE:
+        return _run_ended(detail)
+    raise InvalidRequest(f"request_retraining does not handle {kind!r} events")
+
+
+def _run_ended(detail: Mapping[str, Any]) -> RunEnded | None:
+    if detail.get("status") not in ENDED_STATUSES:
+        return None
+    try:
+        run_input = json.loads(detail.get("input") or "{}")
+    except ValueError:
+        return None
+    key = ((run_input.get("dataset") or {}) if isinstance(run_input, Mapping) else {}).get("key")
+    name = str(key or "").rsplit("/", 1)[-1]
+    if not (name.startswith(RETRAIN_FILE_PREFIX) and name.endswith(".parquet")):
+        return None
+    request_id = name.removeprefix(RETRAIN_FILE_PREFIX).removesuffix(".parquet")
+    return RunEnded(request_id, str(detail["status"]), str(detail.get("executionArn", "")))
+
+
+@dataclass(frozen=True)
+class RetrainingSettings:
+    """request_retraining's settings (template.yaml's environment), read once per cold start."""
+
+    artifacts_bucket: str
+    raw_data_bucket: str
+    model_package_group: str
+    guard_table: str
+    policy: GuardPolicy
+    lookback_s: int  # the production data a retraining takes: decisions logged (and labelled) this long back
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> RetrainingSettings:
+        env = environment(environ)
+        return cls(
+            artifacts_bucket=required(env, "ARTIFACTS_BUCKET"),
+            raw_data_bucket=required(env, "RAW_DATA_BUCKET"),
+            model_package_group=required(env, "MODEL_PACKAGE_GROUP"),
+            guard_table=required(env, "GUARD_TABLE"),
+            policy=GuardPolicy(
+                cooldown_s=whole_number(env, "RETRAINING_COOLDOWN_S"),
+                stale_after_s=whole_number(env, "RETRAINING_STALE_AFTER_S"),
+            ),
+            lookback_s=whole_number(env, "RETRAINING_LOOKBACK_S"),
+        )
+
+
+def request_record_key(group: str, request_id: str, requested_at: float) -> str:
+    """Where every request is recorded, started or dropped with why: `retraining/<group>/requests/<date>/<id>.json`."""
+    day = datetime.fromtimestamp(requested_at, UTC).strftime("%Y-%m-%d")
+    return f"retraining/{group}/requests/{day}/{request_id}.json"
+
+
+def request_record(
+    request: RetrainingRequest, request_id: str, verdict: Verdict, *, dataset: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "group": request.group,
+        "reason": request.reason,
+        "episode": request.episode,
+        "requested_at": datetime.fromtimestamp(request.requested_at, UTC).isoformat(),
+        "detail": dict(request.detail),
+        "started": verdict.start,
+        "dropped": verdict.dropped,
+        "why": verdict.why,
+        "dataset": dict(dataset) if dataset else None,
+    }

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cd4ml.localcloud.clock import Clock, ManualClock
+from cd4ml.localcloud.clock import Clock, JumpClock, ManualClock
 from cd4ml.localcloud.events.scheduler import ScheduledRule, Scheduler, scheduled_event
 from cd4ml.localcloud.events.schedules import ScheduleExpressionError, TooManyOccurrencesError, parse_schedule
 
@@ -550,3 +550,29 @@ def test_cron_matches_a_brute_force_reading_of_the_aws_fields() -> None:
             found.append(cursor)
     assert found == expected
     assert len(expected) == 6 * 12  # 4 hours x 3 minutes, on 6 days of the two weeks
+
+
+def test_a_jump_clock_runs_at_wall_speed_and_a_jump_fires_what_became_due_each_at_its_time() -> None:
+    clock = JumpClock()
+    fired: list[datetime] = []
+    scheduler = Scheduler(clock, lambda _rule, when: fired.append(when), poll_interval_s=60.0)
+    scheduler.add(rule("hourly", "rate(1 hour)"))
+    scheduler.start()
+    try:
+        before = clock.now()
+        assert abs((before - datetime.now(UTC)).total_seconds()) < 1.0 and clock.skew() == timedelta(0)
+        clock.advance(hours=3)
+        assert clock.skew() == timedelta(hours=3)
+        assert abs((clock.now() - datetime.now(UTC)).total_seconds() - 3 * 3600) < 1.0
+        assert len(fired) == 3  # each occurrence once, with its own time, in order
+        assert fired == sorted(fired) and fired[1] - fired[0] == timedelta(hours=1)
+        with pytest.raises(ValueError, match="only moves forward"):
+            clock.advance(-1)
+    finally:
+        scheduler.close()
+
+
+def test_wall_and_manual_clocks_report_their_skew_from_wall_time() -> None:
+    assert abs(Clock().skew().total_seconds()) < 1.0
+    manual = ManualClock(datetime.now(UTC) + timedelta(days=1))
+    assert abs(manual.skew().total_seconds() - 86_400) < 1.0

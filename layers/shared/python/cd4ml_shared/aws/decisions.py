@@ -299,7 +299,7 @@ def make_decision(
         model_version=version,
         thresholds=thresholds,
     )
-    entry = outcome.event_entry(endpoint=endpoint, decided_at=now(), bus=bus)
+    entry = outcome.event_entry(endpoint=endpoint, decided_at=now(), order=order, bus=bus)
     if clients.background is None:
         kept = save_decision(clients.dynamodb, table, order, record, outcome, fingerprint)
         if kept is outcome:

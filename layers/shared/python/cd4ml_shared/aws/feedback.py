@@ -28,7 +28,9 @@ class StoredBatch:
     quarantine_uri: str | None  # None when none was
 
 
-def _put(s3: Any, bucket: str, key: str, body: bytes, content_type: str) -> str:
+def put_batch_object(s3: Any, bucket: str, key: str, body: bytes, content_type: str) -> str:
+    """One object of a stream batch; `FeedbackNotStored` when S3 does not take it (the batch must come again).
+    Shared with the decision log (`aws.decision_log`), whose batches fail the same way."""
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
     except ClientError as error:
@@ -43,10 +45,12 @@ def store_batch(s3: Any, bucket: str, batch: FeedbackBatch) -> StoredBatch:
     batch rewrites both under the same keys."""
     good_uri = None
     if batch.good.num_rows:
-        good_uri = _put(s3, bucket, batch.good_key(), parquet_bytes(batch.good), "application/vnd.apache.parquet")
+        good_uri = put_batch_object(
+            s3, bucket, batch.good_key(), parquet_bytes(batch.good), "application/vnd.apache.parquet"
+        )
     quarantine_uri = None
     if batch.poison:
-        quarantine_uri = _put(
+        quarantine_uri = put_batch_object(
             s3, bucket, batch.quarantine_key(), quarantine_lines(batch.poison), "application/x-ndjson"
         )
     return StoredBatch(good_uri=good_uri, quarantine_uri=quarantine_uri)

@@ -66,12 +66,21 @@ def _write(dynamodb: Any, table: str, group: str, before: GuardState, after: Gua
 
 
 def claim(
-    dynamodb: Any, table: str, request: RetrainingRequest, policy: GuardPolicy, new_run_id: Callable[[], str]
+    dynamodb: Any,
+    table: str,
+    request: RetrainingRequest,
+    policy: GuardPolicy,
+    new_run_id: Callable[[], str],
+    *,
+    resume: str | None = None,
 ) -> tuple[Verdict, str | None]:
     """Judge the request against the group's guard; when it starts a run, take the lock for a new run id first.
-    Returns the verdict and the run id (None when dropped)."""
+    Returns the verdict and the run id (None when dropped). A request whose own run (`resume`, the id its event
+    gives) holds the lock is that run redelivered: it resumes, so a crash after the claim loses nothing."""
     for _ in range(ATTEMPTS):
         state = read_guard(dynamodb, table, request.group)
+        if resume is not None and state.in_flight == resume:
+            return Verdict(True, f"run {resume} resumed (its request was delivered again)"), resume
         verdict = judge(state, request, policy)
         if not verdict.start:
             return verdict, None

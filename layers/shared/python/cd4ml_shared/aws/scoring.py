@@ -55,7 +55,7 @@ def model_in_service(sagemaker: Any, s3: Any, settings: ScoringSettings) -> Mode
     if endpoint is not None and endpoint.get("EndpointStatus") in _SERVING:
         config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
         model_name = config["ProductionVariants"][0]["ModelName"]
-        package_arn = _package_of(sagemaker.describe_model(ModelName=model_name), model_name)
+        package_arn = package_of_model(sagemaker.describe_model(ModelName=model_name), model_name)
         source = "endpoint"
     else:
         package_arn = _latest_approved(sagemaker, settings)
@@ -72,7 +72,7 @@ def model_in_service(sagemaker: Any, s3: Any, settings: ScoringSettings) -> Mode
     )
 
 
-def _package_of(model: Mapping[str, Any], name: str) -> str:
+def package_of_model(model: Mapping[str, Any], name: str) -> str:
     containers = [model.get("PrimaryContainer") or {}, *(model.get("Containers") or [])]
     for container in containers:
         if container.get("ModelPackageName"):
