@@ -411,9 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("--event", "-e", help="JSON event file (default: {})")
     invoke.set_defaults(run=_invoke)
 
-    demo = commands.add_parser("demo", help="the main job: run the training pipeline on the local cloud end to end")
+    demo = commands.add_parser("demo", help="the main job: the whole loop on the local cloud, end to end")
     demo.add_argument("--template", "-t", default="template.yaml")
-    demo.add_argument("--rows", type=_bounded(int, 1_000), default=100_000, help="orders in the generated dataset")
+    demo.add_argument("--rows", type=_bounded(int, 1_000), default=50_000, help="orders in the generated dataset")
     demo.add_argument("--out", type=Path, default=Path(".cd4ml/demo"), help="where the run's report is copied")
     demo.set_defaults(
         run=lambda a: __import__("cd4ml.demo", fromlist=["run"]).run(Path(a.template), rows=a.rows, output_dir=a.out)

@@ -149,7 +149,9 @@ class LocalCloud:
         )
         self.destinations = Destinations(self.clients, self.runtime.invoke_async)
         self.runtime.destinations = self.destinations
-        self.router = EventRouter(self.clients, self.runtime, self.destinations, self.account_id, self.region)
+        self.router = EventRouter(
+            self.clients, self.runtime, self.destinations, self.account_id, self.region, clock=self.clock
+        )
         self.context = ServiceContext(
             clients=self.clients,
             region=self.region,

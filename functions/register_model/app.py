@@ -9,6 +9,7 @@ from cd4ml_shared.aws.registry import package_of_run, published_code_sha256
 from cd4ml_shared.gate import comparison_metadata
 from cd4ml_shared.payload import PayloadKind, require
 from cd4ml_shared.registry import lineage_of, model_package_request, registration_of
+from cd4ml_shared.retraining import retraining_lineage
 from cd4ml_shared.settings import RegisterModelSettings
 
 logger = Logger()
@@ -31,6 +32,15 @@ REGISTER_FIELDS: dict[str, PayloadKind] = {
     "gate.evaluation_uri": "string",
     "gate.metrics": "object",
 }
+
+
+def retraining_of(dataset: dict) -> dict[str, str]:
+    if not retraining_lineage(dataset["key"], {}):
+        return {}  # not a retraining dataset: no read
+    request = {"Bucket": dataset["bucket"], "Key": dataset["key"]}
+    if dataset.get("version_id"):
+        request["VersionId"] = dataset["version_id"]
+    return retraining_lineage(dataset["key"], s3.head_object(**request).get("Metadata") or {})
 
 
 @logger.inject_lambda_context
@@ -63,6 +73,8 @@ def handler(event: dict, context: LambdaContext) -> dict:
     )
     # the gate's paired comparison with the champion (both scores on the same rows, difference, interval)
     request["CustomerMetadataProperties"].update(comparison_metadata(gate))
+    # a retraining's dataset says why and from which windows (its S3 metadata, written by request_retraining)
+    request["CustomerMetadataProperties"].update(retraining_of(event["dataset"]))
     arn = sagemaker.create_model_package(**request)["ModelPackageArn"]
     described = sagemaker.describe_model_package(ModelPackageName=arn)
     metrics.add_metric(name="ModelsRegistered", unit=MetricUnit.Count, value=1)

@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cd4ml_shared.aws.retraining import claim, release
-from cd4ml_shared.aws.retraining_data import NoAcceptedDataset, assemble
+from cd4ml_shared.aws.retraining_data import NoAcceptedDataset, assemble, champion_dataset
 from cd4ml_shared.retraining import (
     InvalidRequest,
     RetrainingRequest,
@@ -52,8 +52,22 @@ def ended(run: RunEnded) -> dict:
     return {"released": released, "request_id": run.request_id, "status": run.status}
 
 
+def no_accepted_dataset(request: RetrainingRequest, request_id: str, why: NoAcceptedDataset) -> dict:
+    dropped = Verdict(False, str(why), "no_accepted_dataset")
+    record(request, request_id, dropped)
+    metrics.add_dimension(name="Why", value="no_accepted_dataset")
+    metrics.add_metric(name="RetrainingRequestsDropped", unit=MetricUnit.Count, value=1)
+    return {"started": False, "request_id": request_id, "dropped": dropped.dropped, "why": dropped.why}
+
+
 def requested(event: dict, request: RetrainingRequest) -> dict:
     request_id = request_id_of(event, request.requested_at)
+    try:
+        # before the claim: a request with nothing to extend must not take the cooldown or its episode, so the
+        # first version's registration can be retrained at once
+        champion_dataset(sagemaker, request.group)
+    except NoAcceptedDataset as why:
+        return no_accepted_dataset(request, request_id, why)
     verdict, _ = claim(dynamodb, SETTINGS.guard_table, request, SETTINGS.policy, lambda: request_id, resume=request_id)
     if not verdict.start:
         where = record(request, request_id, verdict)
@@ -76,13 +90,9 @@ def requested(event: dict, request: RetrainingRequest) -> dict:
             lookback=timedelta(seconds=SETTINGS.lookback_s),
         )
     except NoAcceptedDataset as why:
-        # nothing to extend: the lock goes back at once, so the first version's registration can be retrained later
+        # the champion went between the check and the claim (its approval revoked): the lock goes back at once
         release(dynamodb, SETTINGS.guard_table, request.group, request_id)
-        dropped = Verdict(False, str(why), "no_accepted_dataset")
-        record(request, request_id, dropped)
-        metrics.add_dimension(name="Why", value="no_accepted_dataset")
-        metrics.add_metric(name="RetrainingRequestsDropped", unit=MetricUnit.Count, value=1)
-        return {"started": False, "request_id": request_id, "dropped": dropped.dropped, "why": dropped.why}
+        return no_accepted_dataset(request, request_id, why)
     summary = {"uri": dataset.uri, "rows": dataset.rows, "written": dataset.written, "lineage": dataset.lineage}
     where = record(request, request_id, verdict, summary)
     logger.info("retraining started", extra={"request_id": request_id, "dataset": dataset.uri, "record": where})
@@ -104,4 +114,10 @@ def handler(event: dict, context: LambdaContext) -> dict:
         return {"started": False, "ignored": event.get("detail-type")}
     if isinstance(what, RunEnded):
         return ended(what)
+    if what.group != SETTINGS.model_package_group:
+        # another stack's group: its lock is that stack's to take (and its run's end would never release it here)
+        why = f"the request names group {what.group!r}, this stack retrains {SETTINGS.model_package_group!r}"
+        logger.warning("retraining request refused", extra={"why": why})
+        metrics.add_metric(name="RetrainingRequestsInvalid", unit=MetricUnit.Count, value=1)
+        return {"started": False, "invalid": why}
     return requested(event, what)

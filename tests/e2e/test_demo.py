@@ -1,6 +1,8 @@
-"""The main job (`make demo`) runs the project's template on the local cloud from upload to a registered model
-serving on its endpoint, decisions through the API, a second version rolled out by canary under traffic with no
-failed request, and a file scored in batch."""
+"""The main job (`make demo`) runs the whole loop of the project's template on the local cloud: upload to a registered
+model serving on its endpoint, decisions through the API with their labels on the stream, a healthy monitoring
+window, drifted traffic whose window breaches, the retraining it requests through the training pipeline (and, when
+version 2 passes the gate, its canary under traffic with no failed request), a file scored in batch and a stale
+dataset quarantined."""
 
 import io
 import json
@@ -14,7 +16,7 @@ from cd4ml.samconfig import stage_parameters
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_trains_deploys_decides_rolls_out_a_second_version_scores_a_file_and_quarantines(root, tmp_path):
+def test_demo_runs_the_whole_loop_from_upload_to_monitoring_retraining_and_rollout(root, tmp_path):
     out = io.StringIO()
 
     assert run(root / "template.yaml", out=out, output_dir=tmp_path) == 0
@@ -34,22 +36,35 @@ def test_demo_trains_deploys_decides_rolls_out_a_second_version_scores_a_file_an
     scored = re.search(r"InvokeEndpoint of test row \d+ \(label [01]\): score (0\.\d{6})", text)
     evaluated = re.search(r"the evaluation scored it (0\.\d{6})", text)
     assert scored and evaluated and scored.group(1) == evaluated.group(1)
-    # 1,000 orders decided through DecisionApiUrl, every one answered, with the latency printed
+    # orders decided through DecisionApiUrl, every one answered, labelled on the stream, logged
     assert re.search(r"online features backfilled from the training dataset first: [\d,]+ customers", text)
     assert re.search(r"latency p50 \d+\.\d ms, p99 \d+\.\d ms", text)
-    assert "(HTTP 200: 1000)" in text
-    # version 2, trained on the grown dataset, rolled out while orders kept flowing: none failed, both fleets answered
-    assert re.search(r"deployment deploy-v2 ended SUCCEEDED in \d+\.\ds", text)
-    assert "endpoint cd4ml-dev-fraud: InService on cd4ml-dev-fraud-v2" in text
-    rollout = re.search(r"(\d+) orders during the rollout, (\d+) failed; answered by v1: (\d+), v2: (\d+)", text)
-    assert rollout, text
-    sent, failed, by_v1, by_v2 = map(int, rollout.groups())
-    assert failed == 0 and by_v1 + by_v2 == sent and by_v1 > 0 and by_v2 > 0
+    assert "(HTTP 200: 500)" in text
+    assert re.search(r"500 labels on GroundTruthStream; labels and decision log stored \d+\.\ds later", text)
+    # the healthy window, then the drifted one: a breach on drift and on quality
+    assert text.count("healthy: no alarm") == 1
+    breach = re.search(r"BREACH \(([a-z_, ]+)\), episode (\S+): RetrainingRequested", text)
+    assert breach and "drift" in breach.group(1) and "quality" in breach.group(1), text
+    # the retraining: one request started, its dataset the champion's rows and the labelled production orders
+    assert re.search(r"request \S+ \((quality|drift), episode \S+\): started", text)
+    assert re.search(r"retrain-\S+\.parquet: [\d,]+ rows, the champion's [\d,]+ and 1,000 labelled production", text)
+    assert re.search(r"run \S+ ended SUCCEEDED in \d+\.\ds: (succeeded|gated_out)", text)
+    if "Rolling version 2 out by canary" in text:
+        assert re.search(r"deployment deploy-v2 ended SUCCEEDED in \d+\.\ds", text)
+        rollout = re.search(r"(\d+) orders during the rollout, (\d+) failed; answered by v1: (\d+), v2: (\d+)", text)
+        assert rollout, text
+        sent, failed, by_v1, by_v2 = map(int, rollout.groups())
+        assert failed == 0 and by_v1 + by_v2 == sent and by_v1 > 0 and by_v2 > 0
+    else:
+        assert "Version 2 was gated out" in text
     # a file of orders scored in batch by the model in service
     assert "20,000 orders scored in" in text and "/scores/orders/" in text
+    assert "Where the time went" in text
+    pages = sorted(tmp_path.glob("monitoring/*/report.html"))
+    assert len(pages) == 2 and all("<svg" in page.read_text() for page in pages)
     assert "PROBLEM" not in text
     assert "quarantined: column.stale: 'account_tenure_days' is stuck at 54" in text
-    (report,) = tmp_path.glob("*/report.html")
+    (report,) = [p for p in tmp_path.glob("*/report.html")]
     html = report.read_text()
     assert "data:image/png;base64," in html and "Data quality" in html
     outcome = json.loads((report.parent / "outcome.json").read_text())

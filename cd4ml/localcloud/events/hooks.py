@@ -48,6 +48,8 @@ def install_event_hooks() -> None:
             return original_put_events(self, events)
         entries = []
         for entry in events:  # one at a time, so that an unmatched entry can be told apart
+            if entry.get("Time") is None:  # stamped by the cloud's clock, which may run ahead of wall time
+                entry = {**entry, "Time": router.clock.now().timestamp()}
             router.begin_put()
             result = original_put_events(self, [entry])
             entries.extend(result)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..aws import ClientFactory
+from ..clock import Clock
 from ..lambda_.destinations import Destinations
 from ..lambda_.runtime import LambdaRuntime
 
@@ -132,9 +133,17 @@ class EventRouter:
     """Matches events to rules (through moto) and delivers them to targets on a background thread."""
 
     def __init__(
-        self, clients: ClientFactory, runtime: LambdaRuntime, destinations: Destinations, account_id: str, region: str
+        self,
+        clients: ClientFactory,
+        runtime: LambdaRuntime,
+        destinations: Destinations,
+        account_id: str,
+        region: str,
+        clock: Clock | None = None,
     ) -> None:
         self.clients = clients
+        # the cloud's clock stamps events put without a Time (moto would stamp wall time), as it stamps captures
+        self.clock = clock or Clock()
         self.runtime = runtime
         self.destinations = destinations
         self.account_id = account_id
@@ -169,7 +178,7 @@ class EventRouter:
             "Detail": json.dumps(detail, default=str),
             "Resources": resources or [],
             "EventBusName": bus,
-            "Time": (when or datetime.now(UTC)).timestamp(),
+            "Time": (when or self.clock.now()).timestamp(),
         }
         results = backend.put_events([entry])
         return str(results[0].get("EventId", ""))

@@ -5,6 +5,7 @@ record-by-record path decide the same records the same way."""
 import base64
 import io
 import json
+import random
 from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
@@ -12,6 +13,7 @@ import pytest
 from cd4ml_shared import feedback
 from cd4ml_shared.feedback import (
     FUTURE_TOLERANCE_S,
+    SOURCES,
     NotAKinesisBatch,
     decide_batch,
     parquet_bytes,
@@ -228,3 +230,98 @@ def test_an_event_that_is_not_a_kinesis_batch_is_refused_by_name():
         decide_batch([])
     with pytest.raises(NotAKinesisBatch):
         decide_batch([{"body": "an SQS message"}])
+
+
+def varied(count: int) -> list[dict]:
+    """Good records of lengths that leave every kind of base64 padding (none, `=`, `==`), seeded."""
+    rng = random.Random(7)
+    return [
+        {**GOOD, "inference_id": f"id-{n}-{'x' * rng.randrange(3)}", "label": n % 2, "source": rng.choice(SOURCES)}
+        for n in range(count)
+    ]
+
+
+def test_a_stray_pad_inside_one_record_of_a_large_batch_is_quarantined_alone_and_the_others_written():
+    # the bulk decode swaps only each record's trailing padding; a `=` anywhere else must make the strict decode
+    # refuse the batch, so that record by record only the one record is poison. The batch is decoded a stretch at a
+    # time: it spans several, the bad record is in a later one.
+    records = batch_of(*varied(1200))
+    texts = [r["kinesis"]["data"] for r in records]
+    assert {text[-2:].count("=") for text in texts} == {0, 1, 2}  # every kind of padding is in the batch
+    assert sum(map(len, texts)) > 2 * feedback._DECODE_CHARS
+    assert not feedback._bulk_columns(texts).suspect.any()
+    data = records[1000]["kinesis"]["data"]
+    records[1000]["kinesis"]["data"] = data[:9] + "=" + data[10:]  # same length, a pad in the middle
+    assert feedback._bulk_columns([r["kinesis"]["data"] for r in records]) is None  # the fallback is taken
+
+    batch = decide_batch(records)
+
+    assert [(p.partition_key, p.reason, p.detail) for p in batch.poison] == [
+        ("key-1000", "data.not_base64", "not base64")
+    ]
+    assert numbers(batch) == [n for n in range(1200) if n != 1000]
+    assert batch.good.column("label").to_pylist() == [n % 2 for n in range(1200) if n != 1000]
+
+
+def test_the_bulk_decode_of_a_batch_in_stretches_gives_the_records_own_bytes():
+    records = batch_of(*varied(1200))
+    texts = [r["kinesis"]["data"] for r in records]
+
+    bulk = feedback._bulk_columns(texts)
+
+    assert bulk is not None
+    assert [bulk.payload(n).strip(b"\t") for n in range(1200)] == [base64.b64decode(text) for text in texts]
+    assert bulk.columns["inference_id"].to_pylist() == [json.loads(base64.b64decode(t))["inference_id"] for t in texts]
+
+
+def test_a_carriage_return_sets_its_record_aside_and_the_rest_stays_on_the_bulk_path():
+    # a carriage return is a line break to Arrow: its record is decided on its own (JSON whitespace there: kept;
+    # inside a string: not JSON), the others in bulk
+    bodies: list[object] = list(varied(300))
+    bodies[100] = json.dumps(bodies[100]).replace('"label": ', '"label":\r').encode()
+    bodies[200] = json.dumps({**GOOD, "inference_id": "a\rb"}).replace("\\r", "\r").encode()
+    records = batch_of(*bodies)
+    bulk = feedback._bulk_columns([r["kinesis"]["data"] for r in records])
+    assert bulk is not None and bulk.suspect.nonzero()[0].tolist() == [100, 200]
+
+    batch = decide_batch(records)
+
+    assert [(p.partition_key, p.reason) for p in batch.poison] == [("key-200", "data.not_json")]
+    assert numbers(batch) == [n for n in range(300) if n != 200]
+    assert batch.good.column("label")[100].as_py() == 0
+
+
+@pytest.mark.parametrize("poison", [False, True], ids=["clean", "one-poison"])
+def test_the_parquet_object_holds_the_rows_as_decided_with_statistics_on_the_times(poison):
+    bodies: list[object] = list(varied(1000))
+    if poison:
+        bodies[500] = {**GOOD, "source": "psychic"}
+    batch = decide_batch(batch_of(*bodies))
+
+    stored = pq.ParquetFile(io.BytesIO(parquet_bytes(batch.good)))
+
+    assert stored.read().equals(batch.good) and batch.good.num_rows == 1000 - poison
+    columns = {column.path_in_schema: column for column in map(stored.metadata.row_group(0).column, range(7))}
+    for name in ("labeled_at", "approximate_arrival"):  # the monitor prunes objects by these
+        times = batch.good.column(name)
+        assert columns[name].statistics.min == min(times.to_pylist())
+        assert columns[name].statistics.max == max(times.to_pylist())
+    assert not columns["inference_id"].is_stats_set
+
+
+def test_a_record_with_bytes_that_are_not_utf8_is_quarantined_and_one_with_other_scripts_kept():
+    # Arrow's reader does not check a string's UTF-8: such a record must not reach the Parquet object (nor fail
+    # the batch, which would stall the shard); it is not JSON, as the record-by-record parser says
+    bodies: list[object] = list(varied(300))
+    bodies[50] = json.dumps({**GOOD, "source": "chargeback"}).encode().replace(b"chargeback", b"chargeb\xfdck")
+    bodies[60] = json.dumps({**GOOD, "inference_id": "id-\u00e9t\u00e9"}, ensure_ascii=False).encode()
+    bodies[70] = json.dumps(GOOD).encode().replace(b"3f0c", b"3f\xc30c")
+    batch = decide_batch(batch_of(*bodies))
+
+    assert [(p.partition_key, p.reason) for p in batch.poison] == [
+        ("key-50", "data.not_json"),
+        ("key-70", "data.not_json"),
+    ]
+    assert numbers(batch) == [n for n in range(300) if n not in (50, 70)]
+    assert batch.good.column("inference_id")[59].as_py() == "id-\u00e9t\u00e9"
+    assert pq.read_table(io.BytesIO(parquet_bytes(batch.good))).equals(batch.good)

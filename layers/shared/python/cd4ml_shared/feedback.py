@@ -2,11 +2,11 @@
 keeping (one Parquet table per batch) and the poison records to quarantine with their reason (docs/feedback.md).
 
 Why columns: a batch holds up to thousands of records and the function's cost is per record. The batch's base64 is
-decoded in one call and its JSON parsed by Arrow straight into typed columns; every check (field present, type, value,
-timestamp) is an array operation over the batch, so a bad record costs one entry in a mask rather than an exception
-in a per-record model. Only a batch holding a record the bulk path cannot attribute (not base64, not JSON, a value of
-the wrong type) is decoded record by record, each with C-level calls. Nothing here calls AWS: the handler hands the
-result to `cd4ml_shared.aws.feedback`.
+decoded a 64 KiB stretch per call and its JSON parsed by Arrow straight into typed columns; every check (field
+present, type, value, timestamp) is an array operation over the batch, so a bad record costs one entry in a mask
+rather than an exception in a per-record model. Only a batch holding a record the bulk path cannot attribute (not
+base64, not JSON, a value of the wrong type) is decoded record by record, each with C-level calls. Nothing here
+calls AWS: the handler hands the result to `cd4ml_shared.aws.feedback`.
 
 Duplicates (the same inference id labelled twice, or a record redelivered by at-least-once delivery) are kept as
 they come: the monitoring join resolves them (latest `labeled_at` wins), so this step neither loses nor merges.
@@ -62,6 +62,16 @@ SCHEMA = pa.schema(
     ]
 )
 
+# snappy where it pays: an id's hex digits leave it about a tenth for half the write's time, and the deltas below
+# are already small
+_SNAPPY = ("label", "source", "shard_id")
+_PARQUET_CODECS = {name: "snappy" if name in _SNAPPY else "none" for name in SCHEMA.names}
+_PARQUET_ENCODINGS = {
+    "sequence_number": "DELTA_BYTE_ARRAY",  # Kinesis sequence numbers of a shard share most of their digits
+    "labeled_at": "DELTA_BINARY_PACKED",
+    "approximate_arrival": "DELTA_BINARY_PACKED",  # ascending within a shard: a few bits per row
+}
+
 # strict: a character outside the alphabet is an error, not silently dropped (which would shift the bytes)
 _strict_base64 = functools.partial(binascii.a2b_base64, strict_mode=True)
 
@@ -72,9 +82,12 @@ class _NotJson:
 
 _NOT_JSON = _NotJson()
 _SEPARATOR = "CgkJ"  # base64 of b"\n\t\t": a line break between records, then JSON whitespace
+_SEPARATOR_BYTES = b"\n\t\t"  # what it decodes to, between the decoded stretches
+_DECODE_CHARS = 64 * 1024  # base64 decoded per call: buffers this small are reused by the allocator, not mapped anew
 _NULL = np.array(None, dtype=object)
 _OPEN_BRACE = ord("{")
 _CARRIAGE_RETURN = ord("\r")
+_NON_ASCII = 0x80
 _ARROW_ROW = re.compile(r"in row (\d+)")  # how Arrow's JSON reader names the line it refused
 _MIN_REFUSALS = 16  # lines Arrow may refuse in a batch before the record-by-record path takes all of it
 _PAD = ord("=")
@@ -172,47 +185,46 @@ def _bulk_columns(texts: Sequence[str]) -> _Bulk | None:
     decoded in bulk (then `_record_columns` decodes and parses every record on its own).
 
     Kinesis pads each record's base64 to whole 4-character groups, so the records joined with a separator group
-    decode in one call: the separator is a newline, padding `=` is swapped for the group that decodes to tabs (JSON
-    whitespace), and the result is newline-delimited JSON that Arrow's reader parses straight into typed columns.
-    A line Arrow could accept but misplace is set aside first as a suspect: a record not starting with `{`
-    (whitespace alone would give no row, two objects two rows) or holding a carriage return (a line break to Arrow);
-    a newline inside a record makes the lines no longer the records, and the batch goes record by record. Arrow
-    refuses a value of the wrong type (a string label, a boolean), a line that is not an object, a key given twice:
-    the line it names is set aside too and the rest parsed on, so a few poison records leave the batch on this path.
-    One row per line follows from the row counts, which are checked for every stretch."""
+    decode in one call per 64 KiB stretch: the separator is a newline, padding `=` is swapped for the group that
+    decodes to tabs (JSON whitespace), and the result (the stretches joined by the separator's bytes) is
+    newline-delimited JSON that Arrow's reader parses straight into typed columns. A line Arrow could accept but
+    misplace is set aside first as a suspect: a record not starting with `{` (whitespace alone would give no row,
+    two objects two rows), holding a carriage return (a line break to Arrow) or a byte outside ASCII (Arrow does not
+    check UTF-8); a newline inside a record makes the lines no longer the records, and the batch goes record by
+    record. Arrow refuses a value of the wrong type (a string label, a boolean), a line that is not an object, a key
+    given twice: the line it names is set aside too and the rest parsed on, so a few poison records leave the batch
+    on this path. One row per line follows from the row counts, which are checked for every stretch."""
     count = len(texts)
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=count)
     if not ((lengths > 0) & (lengths % 4 == 0)).all():
         return None
-    joined = _SEPARATOR.join(texts)
-    ends = np.cumsum(lengths) + np.arange(count) * len(_SEPARATOR)
-    encoded = joined.encode("ascii", "replace")  # a non-ASCII character becomes one "?", outside the alphabet
-    pads = encoded.count(b"=")
-    text: bytes | bytearray = encoded
-    if pads:
-        text = bytearray(encoded)
-        chars = np.frombuffer(text, dtype=np.uint8)  # a writable view: the padding is swapped in place
-        last = ends - 1
-        last = last[chars[last] == _PAD]
-        second = last - 1
-        second = second[chars[second] == _PAD]
-        if last.size + second.size != pads:  # a `=` other than a record's last one or two
+    ends = np.cumsum(lengths) + np.arange(count) * len(_SEPARATOR)  # where each record ends in the joined text
+    # decoded a stretch of records at a time: buffers of the batch's size would each come as fresh memory, whose
+    # page faults cost as much as the copying, while stretches reuse the same few (the lines are identical)
+    cuts = np.searchsorted(ends, np.arange(_DECODE_CHARS, int(ends[-1]), _DECODE_CHARS), side="right")
+    bounds = [0, *np.unique(cuts[(cuts > 0) & (cuts < count)]).tolist(), count]
+    pieces = []
+    for first, stop in itertools.pairwise(bounds):
+        lines_of = _decode_stretch(texts[first:stop], ends[first:stop] - (ends[first] - lengths[first]))
+        if lines_of is None:
             return None
-        chars[last] = _TAB_LAST  # "=" -> one tab, "==" -> two
-        chars[second] = _TAB_SECOND
-    try:
-        lines = _strict_base64(text)
-    except (binascii.Error, ValueError):
-        return None
+        pieces.append(lines_of)
+    lines = _SEPARATOR_BYTES.join(pieces)
+    del pieces
     if lines.count(b"\n") != count - 1:
         return None
     starts = (ends - lengths) // 4 * 3  # each line's first byte
     stops = np.append(starts[1:] - len(_SEPARATOR) // 4 * 3, len(lines))  # and where it ends, before the separator
     data = np.frombuffer(lines, dtype=np.uint8)
     suspect = data[starts] != _OPEN_BRACE
-    returns = np.flatnonzero(data == _CARRIAGE_RETURN)
-    if returns.size:
+    if lines.find(b"\r") >= 0:  # rare: a memchr over the batch spares the mask over every byte
+        returns = np.flatnonzero(data == _CARRIAGE_RETURN)
         suspect[np.searchsorted(starts, returns, side="right") - 1] = True
+    if not lines.isascii():  # rare too, and a word-at-a-time scan
+        # Arrow's reader takes a string's bytes unchecked: a record holding non-ASCII bytes is decided alone, by a
+        # parser that refuses invalid UTF-8 (which would otherwise reach the Parquet object or fail the batch)
+        high = np.flatnonzero(data >= _NON_ASCII)
+        suspect[np.searchsorted(starts, high, side="right") - 1] = True
     parsed = _parse_stretches(memoryview(lines), starts, stops, suspect)
     if parsed is None:
         return None
@@ -223,6 +235,25 @@ def _bulk_columns(texts: Sequence[str]) -> _Bulk | None:
     else:
         columns = {name: pa.array([], _ARROW_TYPES[name]) for name in FIELDS}
     return _Bulk(columns=columns, suspect=suspect, lines=lines, starts=starts, stops=stops)
+
+
+def _decode_stretch(texts: Sequence[str], ends: np.ndarray) -> bytes | None:
+    """Records' base64 joined by the separator and decoded in one call, each record's padding swapped for tabs
+    (`ends`: where each record ends in the joined text); None when a record is not strict base64."""
+    text = bytearray(_SEPARATOR.join(texts), "ascii", "replace")  # a non-ASCII character: one "?", not base64
+    chars = np.frombuffer(text, dtype=np.uint8)  # a writable view: the padding is swapped in place
+    last = ends - 1
+    last = last[chars[last] == _PAD]
+    second = last - 1
+    second = second[chars[second] == _PAD]
+    chars[last] = _TAB_LAST  # "=" -> one tab, "==" -> two
+    chars[second] = _TAB_SECOND
+    # any other `=` is followed by a base64 character (the text's last one is never `=` now), which strict mode
+    # refuses as data after padding: such a batch goes record by record
+    try:
+        return _strict_base64(text)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _parse_stretches(
@@ -480,19 +511,25 @@ def decide_batch(records: Sequence[Mapping[str, Any]], sources: Iterable[str] = 
         ("labeled_at.future", stamp_ok & (stamp_us > arrival_us + int(FUTURE_TOLERANCE_S * 1e6))),
         ("source.unknown", ~_numpy(pc.fill_null(pc.is_in(source_texts, value_set=source_set), False))),
     ]
-    reasons = _first_reason(checks, count)
-    good = reasons == ""
-
+    good = ~np.logical_or.reduce([failed for _, failed in checks])
+    everyone = bool(good.all())
+    # which check a record fails first matters for the poison alone: a clean batch names no reasons
+    reasons = np.full(count, "", dtype=object) if everyone else _first_reason(checks, count)
     mask = pa.array(good)
+
+    def kept(column: pa.Array) -> pa.Array:
+        # a clean batch (the usual one) keeps every row: its columns go to the table uncopied
+        return column if everyone else column.filter(mask)
+
     table = pa.table(
         {
-            "inference_id": ids.filter(mask),
-            "label": labels.filter(mask).cast(pa.int8()),
-            "labeled_at": stamps.filter(mask),
-            "source": source_texts.filter(mask),
+            "inference_id": kept(ids),
+            "label": kept(labels).cast(pa.int8()),
+            "labeled_at": kept(stamps),
+            "source": kept(source_texts),
             "shard_id": pa.repeat(pa.scalar(kinesis["shard_id"], pa.string()), int(good.sum())),
-            "sequence_number": pa.array(kinesis["sequence_number"], pa.string()).filter(mask),
-            "approximate_arrival": pa.array(arrival_us, pa.int64()).cast(_TIMESTAMP_TYPE).filter(mask),
+            "sequence_number": kept(pa.array(kinesis["sequence_number"], pa.string())),
+            "approximate_arrival": kept(pa.array(arrival_us, pa.int64()).cast(_TIMESTAMP_TYPE)),
         },
         schema=SCHEMA,
     )
@@ -532,15 +569,19 @@ def decide_batch(records: Sequence[Mapping[str, Any]], sources: Iterable[str] = 
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
-    """The good rows as one Parquet object: snappy (the cheapest codec to write, what readers default to),
-    dictionaries for the few-valued columns only (an inference id or sequence number never repeats, and building
-    their dictionaries doubled the write), statistics on the times a reader prunes by."""
+    """The good rows as one Parquet object, each column written the cheapest way that keeps it small: dictionaries
+    for the few-valued columns only (an inference id or sequence number never repeats, and building their
+    dictionaries doubled the write); snappy only where it pays (an id's hex digits leave it about a tenth, at half
+    the write's time); sequence numbers as deltas of their shared prefix and the times as deltas, which shrink them
+    more than snappy does and need no codec; statistics on the times a reader prunes by (bench/feedback_capture.py,
+    docs/feedback.md)."""
     sink = io.BytesIO()
     pq.write_table(
         table,
         sink,
-        compression="snappy",
+        compression=_PARQUET_CODECS,
         use_dictionary=["source", "shard_id"],
+        column_encoding=_PARQUET_ENCODINGS,
         write_statistics=["labeled_at", "approximate_arrival"],
     )
     return sink.getvalue()

@@ -241,3 +241,27 @@ def request_record(
         "why": verdict.why,
         "dataset": dict(dataset) if dataset else None,
     }
+
+
+_LINEAGE_KEYS = {
+    "retraining-request-id": "cd4ml:retraining_request_id",
+    "retraining-reason": "cd4ml:retraining_reason",
+    "retraining-episode": "cd4ml:retraining_episode",
+    "retraining-windows": "cd4ml:retraining_windows",
+    "source-dataset": "cd4ml:retraining_source_dataset",
+    "production-rows": "cd4ml:retraining_production_rows",
+}
+MAX_METADATA_VALUE = 1024  # a model package's CustomerMetadataProperties value
+
+
+def retraining_lineage(dataset_key: str, object_metadata: Mapping[str, str]) -> dict[str, str]:
+    """The model package metadata saying a version was a retraining, why and from which windows: from the S3
+    metadata request_retraining wrote on its dataset. Empty for any other dataset."""
+    if not dataset_key.rsplit("/", 1)[-1].startswith(RETRAIN_FILE_PREFIX):
+        return {}
+    lineage = {"cd4ml:retraining": "true"}
+    for key, name in _LINEAGE_KEYS.items():
+        value = object_metadata.get(key)
+        if value:
+            lineage[name] = value[:MAX_METADATA_VALUE]
+    return lineage

@@ -148,7 +148,14 @@ def assemble(
         decision_log=log,
         production=production,
     )
-    document = {**lineage.to_dict(), "dataset_uri": uri, "rows": dataset.num_rows, "accepted_rows": accepted.num_rows}
+    document = {
+        **lineage.to_dict(),
+        "dataset_uri": uri,
+        "rows": dataset.num_rows,
+        "accepted_rows": accepted.num_rows,
+        "decision_log_rows": log.num_rows,  # decisions read (a decision delivered twice is one order)
+        "labels_read": labels.num_rows,
+    }
     buffer = io.BytesIO()
     pq.write_table(dataset, buffer, compression="zstd")
     # the lineage first: register_model reads it once the upload's run registers a version
