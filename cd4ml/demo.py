@@ -50,7 +50,7 @@ from .samconfig import read_deploy_config
 DEFAULT_OUT = Path(".cd4ml") / "demo"
 HEADLINE_METRICS = ("pr_auc", "auc", "f1", "precision", "recall", "brier_score", "threshold")
 STEPS = 13
-DECIDED_ORDERS = 500  # decided through the API in each monitored window
+DECIDED_ORDERS = 300  # decided through the API in each monitored window
 DECISION_THREADS = 2  # requests in flight at once (a payment service's few connections; 2 cores here)
 ROLLOUT_RATE = 20.0  # requests per second kept flowing while version 2 rolls out
 SCORED_ORDERS = 20_000  # the batch scoring file
@@ -201,11 +201,15 @@ def _loop(
     problems: list[str] = []
     label = ORDERS.label.name
     step(6, f"Deciding {healthy.num_rows:,} orders through POST {client.url}, then their labels on the stream")
-    folded = customer_states(orders)  # what `cd4ml features backfill <the dataset>` does
+    # what `cd4ml features backfill <the dataset>` does, with the live day's other orders too: the healthy window is a
+    # sample of the day, and its orders' 24-hour counts must see the customers' orders that were not sampled (without
+    # them, customer_orders_24h drifts in a healthy window). Later draws are then in the state twice: an order never
+    # counts itself (orders within one second do not see each other), and their windows are not healthy anyway.
+    folded = customer_states(pa.concat_tables([orders, later, flowing]))
     filled = write_states(cloud.client("dynamodb"), cloud.stack.outputs["CustomerFeaturesTableName"], folded.states)
     say(
-        f"      online features backfilled from the training dataset first: {filled.written:,} customers"
-        f" ({folded.orders:,} orders) in {filled.seconds:.1f}s"
+        "      online features backfilled from the training dataset and the day's other orders:"
+        f" {filled.written:,} customers ({folded.orders:,} orders) in {filled.seconds:.1f}s"
     )
     decided_at = cloud.clock.now()
     first = decide_and_label(cloud, client, decision_requests(healthy.to_pylist()), healthy.column(label).to_pylist())

@@ -1,4 +1,4 @@
-"""The local cloud's clock: wall time for the CLI, a manual clock that tests advance."""
+"""The local cloud's clock: wall time for the CLI, a manual clock that tests advance, a jump clock for the demo."""
 
 from __future__ import annotations
 
@@ -24,23 +24,20 @@ class Clock:
         """Wall time has no jumps to announce; schedules poll it from their own thread."""
 
 
-class ManualClock(Clock):
-    """A clock that stands still until `advance` moves it; listeners (the scheduler) run synchronously on each move."""
+class _MovableClock(Clock):
+    """A clock that `advance` moves forward; its listeners (the scheduler) run synchronously on each move."""
 
-    manual = True
     jumps = True
 
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = (start or datetime.now(UTC)).astimezone(UTC)
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._listeners: list[Callable[[datetime], None]] = []
 
-    def now(self) -> datetime:
-        with self._lock:
-            return self._now
-
     def add_listener(self, listener: Callable[[datetime], None]) -> None:
         self._listeners.append(listener)
+
+    def _move(self, step: timedelta) -> None:
+        raise NotImplementedError
 
     def advance(self, seconds: float = 0.0, **delta: float) -> datetime:
         """Move time forward by `seconds` (or timedelta keywords: minutes=5, hours=1) and fire what became due."""
@@ -48,23 +45,37 @@ class ManualClock(Clock):
         if step < timedelta(0):
             raise ValueError(f"the clock only moves forward; got {step}")
         with self._lock:
-            self._now += step
-            now = self._now
+            self._move(step)
+        now = self.now()
         for listener in list(self._listeners):
             listener(now)
         return now
 
 
-class JumpClock(Clock):
+class ManualClock(_MovableClock):
+    """A clock that stands still until `advance` moves it."""
+
+    manual = True
+
+    def __init__(self, start: datetime | None = None) -> None:
+        super().__init__()
+        self._now = (start or datetime.now(UTC)).astimezone(UTC)
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def _move(self, step: timedelta) -> None:
+        self._now += step
+
+
+class JumpClock(_MovableClock):
     """Wall time that `advance` moves ahead by jumps: a demo runs at wall speed, and a day of schedules (a monitoring
     window, a cooldown) passes in a call. Schedules both poll (time flows) and fire on each jump."""
 
-    jumps = True
-
     def __init__(self) -> None:
+        super().__init__()
         self._ahead = timedelta(0)
-        self._lock = threading.Lock()
-        self._listeners: list[Callable[[datetime], None]] = []
 
     def now(self) -> datetime:
         with self._lock:
@@ -74,17 +85,5 @@ class JumpClock(Clock):
         with self._lock:
             return self._ahead
 
-    def add_listener(self, listener: Callable[[datetime], None]) -> None:
-        self._listeners.append(listener)
-
-    def advance(self, seconds: float = 0.0, **delta: float) -> datetime:
-        """Jump `seconds` (or timedelta keywords) ahead and fire what became due."""
-        step = timedelta(seconds=seconds, **delta)
-        if step < timedelta(0):
-            raise ValueError(f"the clock only moves forward; got {step}")
-        with self._lock:
-            self._ahead += step
-        now = self.now()
-        for listener in list(self._listeners):
-            listener(now)
-        return now
+    def _move(self, step: timedelta) -> None:
+        self._ahead += step

@@ -37,17 +37,19 @@ def test_demo_runs_the_whole_loop_from_upload_to_monitoring_retraining_and_rollo
     evaluated = re.search(r"the evaluation scored it (0\.\d{6})", text)
     assert scored and evaluated and scored.group(1) == evaluated.group(1)
     # orders decided through DecisionApiUrl, every one answered, labelled on the stream, logged
-    assert re.search(r"online features backfilled from the training dataset first: [\d,]+ customers", text)
+    assert re.search(
+        r"online features backfilled from the training dataset and the day's other orders: [\d,]+ customers", text
+    )
     assert re.search(r"latency p50 \d+\.\d ms, p99 \d+\.\d ms", text)
-    assert "(HTTP 200: 500)" in text
-    assert re.search(r"500 labels on GroundTruthStream; labels and decision log stored \d+\.\ds later", text)
+    assert "(HTTP 200: 300)" in text
+    assert re.search(r"300 labels on GroundTruthStream; labels and decision log stored \d+\.\ds later", text)
     # the healthy window, then the drifted one: a breach on drift and on quality
     assert text.count("healthy: no alarm") == 1
     breach = re.search(r"BREACH \(([a-z_, ]+)\), episode (\S+): RetrainingRequested", text)
     assert breach and "drift" in breach.group(1) and "quality" in breach.group(1), text
     # the retraining: one request started, its dataset the champion's rows and the labelled production orders
     assert re.search(r"request \S+ \((quality|drift), episode \S+\): started", text)
-    assert re.search(r"retrain-\S+\.parquet: [\d,]+ rows, the champion's [\d,]+ and 1,000 labelled production", text)
+    assert re.search(r"retrain-\S+\.parquet: [\d,]+ rows, the champion's [\d,]+ and 600 labelled production", text)
     assert re.search(r"run \S+ ended SUCCEEDED in \d+\.\ds: (succeeded|gated_out)", text)
     if "Rolling version 2 out by canary" in text:
         assert re.search(r"deployment deploy-v2 ended SUCCEEDED in \d+\.\ds", text)

@@ -528,7 +528,7 @@ def _feature_rows(drift: Mapping[str, Any]) -> list[_FeatureRow]:
 
 
 def _drift(drift: Any, traffic: Mapping[str, Any]) -> str:
-    title = "Per-feature drift against the training reference"
+    title = "Per-feature drift against the version's reference (its test split)"
     if not isinstance(drift, Mapping):
         why = "no drift result was recorded for this window"
         if _finite(traffic.get("requests")) == 0:
