@@ -41,7 +41,7 @@ from ..monitoring import (
 from ..monitoring_drift import DriftReference, check_drift
 from ..monitoring_features import MONITORING_REFERENCE_FILE, SCORE, drift_columns
 from ..monitoring_join import Window, capture_prefixes, join_window, read_captures
-from ..monitoring_quality import Baseline, QualityPolicy, closed_loop, estimate
+from ..monitoring_quality import Baseline, BaselineFormatError, QualityPolicy, closed_loop, estimate
 from ..monitoring_report import render_monitoring_report
 from ..registry import evaluation_uri_of
 from ..s3_uri import parse_s3_uri
@@ -224,7 +224,10 @@ def run_monitoring(
     mine = rows_of_version(joined.table, baseline.version, width)
     labelled = mine.table.filter(mine.table.column("label").is_valid())
     quality_policy = policy or QualityPolicy()
-    quality_baseline = Baseline.from_evaluation(baseline.evaluation)
+    try:
+        quality_baseline = Baseline.from_evaluation(baseline.evaluation)
+    except BaselineFormatError as error:  # evaluated before the intervals existed: not monitorable, not a failure
+        raise NoBaseline(f"{baseline.evaluation_uri} is no quality baseline: {error}") from error
     quality = None
     if mine.table.num_rows and not labelled.num_rows:
         quality = unjudged_quality(f"none of the window's {mine.table.num_rows} requests has a label yet")
