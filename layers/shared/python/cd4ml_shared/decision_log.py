@@ -16,11 +16,9 @@ from __future__ import annotations
 import binascii
 import io
 import json
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -30,7 +28,7 @@ import pyarrow.parquet as pq
 from .contract import ORDERS, Column, DatasetContract
 from .data_quality import ARROW_TYPES
 from .decisions import DECISION_DETAIL_TYPE, DECISION_SOURCE
-from .feedback import NotAKinesisBatch, PoisonRecord, kinesis_columns, quarantine_lines
+from .feedback import NotAKinesisBatch, StreamBatch, kinesis_columns, quarantine_lines
 
 PREFIX = "decisions"
 QUARANTINE_PREFIX = "quarantine/decisions"
@@ -85,34 +83,11 @@ _KEYS = ("inference_id", "order_id", "customer_id")
 SCHEMA = log_schema()
 
 
-@dataclass(frozen=True)
-class DecisionBatch:
-    """One Kinesis batch of decision events, decided: the good rows (stream order, duplicates kept), the poison."""
+class DecisionBatch(StreamBatch):
+    """A batch of decision events: `decisions/` and `quarantine/decisions/`."""
 
-    received: int
-    good: pa.Table
-    poison: tuple[PoisonRecord, ...]
-    shard_id: str
-    first_sequence_number: str  # reported when storing fails: the whole batch is delivered again
-    first_arrival: float  # epoch seconds; names the hour partition, the same on every redelivery
-
-    @property
-    def reasons(self) -> Counter[str]:
-        return Counter(record.reason for record in self.poison)
-
-    def partition(self) -> str:
-        arrived = datetime.fromtimestamp(self.first_arrival, UTC)
-        return f"dt={arrived:%Y-%m-%d}/hour={arrived:%H}"
-
-    def object_name(self) -> str:
-        # shard and first sequence number: a redelivered batch overwrites itself rather than doubling
-        return f"{self.shard_id}-{self.first_sequence_number}"
-
-    def good_key(self) -> str:
-        return f"{PREFIX}/{self.partition()}/{self.object_name()}.parquet"
-
-    def quarantine_key(self) -> str:
-        return f"{QUARANTINE_PREFIX}/{self.partition()}/{self.object_name()}.jsonl"
+    prefix: ClassVar[str] = PREFIX
+    quarantine_prefix: ClassVar[str] = QUARANTINE_PREFIX
 
 
 class _Unreadable:
@@ -279,26 +254,7 @@ def decide_batch(records: Sequence[Mapping[str, Any]], contract: DatasetContract
     }
     schema = log_schema(contract)
     table = pa.table({name: data[name].filter(mask) for name in schema.names}).cast(schema)
-    poison = tuple(
-        PoisonRecord(
-            sequence_number=kinesis["sequence_number"][index],
-            partition_key=str(kinesis["kinesis"][index].get("partitionKey", "")),
-            shard_id=kinesis["shard_id"],
-            approximate_arrival=float(kinesis["approximate_arrival"][index]),
-            reason=str(reasons[index]),
-            detail=details[index],
-            data=kinesis["data"][index],
-        )
-        for index in np.flatnonzero(~good).tolist()
-    )
-    return DecisionBatch(
-        received=count,
-        good=table,
-        poison=poison,
-        shard_id=kinesis["shard_id"],
-        first_sequence_number=kinesis["sequence_number"][0],
-        first_arrival=float(kinesis["approximate_arrival"][0]),
-    )
+    return DecisionBatch.decided(kinesis, table, good, reasons, lambda _reason, index: details[index])
 
 
 def _typed(values: list[Any], ok: np.ndarray, kind: pa.DataType) -> pa.Array:

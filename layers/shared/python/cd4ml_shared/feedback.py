@@ -26,9 +26,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
@@ -131,8 +132,10 @@ class PoisonRecord:
 
 
 @dataclass(frozen=True)
-class FeedbackBatch:
-    """One Kinesis batch, decided: the good rows (in stream order, duplicates kept), the poison, and where they go."""
+class StreamBatch:
+    """One Kinesis batch, decided: the good rows (in stream order, duplicates kept), the poison, and where they go:
+    `<prefix>/dt=<date>/hour=<hh>/<shard>-<first sequence>.parquet` and the quarantine's `.jsonl` beside it under
+    `<quarantine prefix>`. The stream writers' batches (feedback, the decision log) differ only in the prefixes."""
 
     received: int
     good: pa.Table
@@ -140,6 +143,9 @@ class FeedbackBatch:
     shard_id: str
     first_sequence_number: str  # what the handler reports when storing fails: the whole batch is delivered again
     first_arrival: float  # epoch seconds; names the hour partition of the batch's objects
+
+    prefix: ClassVar[str] = PREFIX
+    quarantine_prefix: ClassVar[str] = QUARANTINE_PREFIX
 
     @property
     def reasons(self) -> Counter[str]:
@@ -155,11 +161,42 @@ class FeedbackBatch:
         # shard and first sequence number: a batch delivered again after a failed write overwrites itself
         return f"{self.shard_id}-{self.first_sequence_number}"
 
+    @classmethod
+    def decided(
+        cls, kinesis: Mapping[str, Any], good: pa.Table, ok: npt.NDArray[np.bool_], reasons: Any, detail: Any
+    ) -> Self:
+        """The batch of `kinesis_columns` whose records `ok` marks good (rows of `good`), the others poison with
+        `reasons[i]` and `detail(reason, i)`."""
+        poison = tuple(
+            PoisonRecord(
+                sequence_number=kinesis["sequence_number"][index],
+                partition_key=str(kinesis["kinesis"][index].get("partitionKey", "")),
+                shard_id=kinesis["shard_id"],
+                approximate_arrival=float(kinesis["approximate_arrival"][index]),
+                reason=str(reasons[index]),
+                detail=detail(str(reasons[index]), index),
+                data=kinesis["data"][index],
+            )
+            for index in np.flatnonzero(~ok).tolist()
+        )
+        return cls(
+            received=len(kinesis["sequence_number"]),
+            good=good,
+            poison=poison,
+            shard_id=kinesis["shard_id"],
+            first_sequence_number=kinesis["sequence_number"][0],
+            first_arrival=float(kinesis["approximate_arrival"][0]),
+        )
+
     def good_key(self) -> str:
-        return f"{PREFIX}/{self.partition()}/{self.object_name()}.parquet"
+        return f"{self.prefix}/{self.partition()}/{self.object_name()}.parquet"
 
     def quarantine_key(self) -> str:
-        return f"{QUARANTINE_PREFIX}/{self.partition()}/{self.object_name()}.jsonl"
+        return f"{self.quarantine_prefix}/{self.partition()}/{self.object_name()}.jsonl"
+
+
+class FeedbackBatch(StreamBatch):
+    """A ground-truth batch: `ground-truth/` and `quarantine/ground-truth/`."""
 
 
 class NotAKinesisBatch(ValueError):
@@ -546,26 +583,7 @@ def decide_batch(records: Sequence[Mapping[str, Any]], sources: Iterable[str] = 
             return _shorten(record.values[name][position])
         return _shorten(columns[name][index].as_py())
 
-    poison = tuple(
-        PoisonRecord(
-            sequence_number=kinesis["sequence_number"][index],
-            partition_key=str(kinesis["kinesis"][index].get("partitionKey", "")),
-            shard_id=kinesis["shard_id"],
-            approximate_arrival=float(kinesis["approximate_arrival"][index]),
-            reason=str(reasons[index]),
-            detail=detail(str(reasons[index]), index),
-            data=kinesis["data"][index],
-        )
-        for index in np.flatnonzero(~good).tolist()
-    )
-    return FeedbackBatch(
-        received=count,
-        good=table,
-        poison=poison,
-        shard_id=kinesis["shard_id"],
-        first_sequence_number=kinesis["sequence_number"][0],
-        first_arrival=float(kinesis["approximate_arrival"][0]),
-    )
+    return FeedbackBatch.decided(kinesis, table, good, reasons, detail)
 
 
 def parquet_bytes(table: pa.Table) -> bytes:

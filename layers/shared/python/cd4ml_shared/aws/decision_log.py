@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..decision_log import DecisionBatch, parquet_bytes, quarantine_lines
-from .feedback import FeedbackNotStored, StoredBatch, put_batch_object
+from ..decision_log import DecisionBatch, parquet_bytes
+from .feedback import FeedbackNotStored, StoredBatch
+from .feedback import store_batch as store_stream_batch
 
 # a failed put raises the feedback path's exception: both stream functions answer it the same way (report the
 # batch from its first sequence number), so one name serves both handlers
@@ -15,16 +16,6 @@ DecisionLogNotStored = FeedbackNotStored
 
 
 def store_batch(s3: Any, bucket: str, batch: DecisionBatch) -> StoredBatch:
-    """The decisions first, then the quarantine: a failure of either raises `DecisionLogNotStored`, and the
-    redelivered batch rewrites both under the same keys."""
-    good_uri = None
-    if batch.good.num_rows:
-        good_uri = put_batch_object(
-            s3, bucket, batch.good_key(), parquet_bytes(batch.good), "application/vnd.apache.parquet"
-        )
-    quarantine_uri = None
-    if batch.poison:
-        quarantine_uri = put_batch_object(
-            s3, bucket, batch.quarantine_key(), quarantine_lines(batch.poison), "application/x-ndjson"
-        )
-    return StoredBatch(good_uri=good_uri, quarantine_uri=quarantine_uri)
+    """The decisions first, then the quarantine (the feedback writer's store, with the decision log's Parquet): a
+    failure of either raises `DecisionLogNotStored`, and the redelivered batch rewrites both under the same keys."""
+    return store_stream_batch(s3, bucket, batch, parquet=parquet_bytes)

@@ -4,12 +4,14 @@ sequence number, so a batch delivered again after a failed write overwrites what
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..feedback import FeedbackBatch, parquet_bytes, quarantine_lines
+from ..feedback import StreamBatch, parquet_bytes, quarantine_lines
 from .client_errors import error_code
 
 
@@ -40,14 +42,14 @@ def put_batch_object(s3: Any, bucket: str, key: str, body: bytes, content_type: 
     return f"s3://{bucket}/{key}"
 
 
-def store_batch(s3: Any, bucket: str, batch: FeedbackBatch) -> StoredBatch:
+def store_batch(
+    s3: Any, bucket: str, batch: StreamBatch, *, parquet: Callable[[pa.Table], bytes] = parquet_bytes
+) -> StoredBatch:
     """The good rows first, then the quarantine: a failure of either raises `FeedbackNotStored`, and the redelivered
     batch rewrites both under the same keys."""
     good_uri = None
     if batch.good.num_rows:
-        good_uri = put_batch_object(
-            s3, bucket, batch.good_key(), parquet_bytes(batch.good), "application/vnd.apache.parquet"
-        )
+        good_uri = put_batch_object(s3, bucket, batch.good_key(), parquet(batch.good), "application/vnd.apache.parquet")
     quarantine_uri = None
     if batch.poison:
         quarantine_uri = put_batch_object(
