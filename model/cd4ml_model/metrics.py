@@ -22,6 +22,7 @@ from cd4ml_shared.bootstrap import (
     resampled,
     weighted_metrics,
 )
+from cd4ml_shared.monitoring_quality import expected_calibration_error
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -124,6 +125,8 @@ def evaluate_scores(labels: npt.ArrayLike, scores: npt.ArrayLike, threshold: flo
             "auc": _metric(roc_auc_score(y, s)),
             "pr_auc": _metric(average_precision_score(y, s)),
             "brier_score": _metric(brier_score_loss(y, s)),
+            # the monitor's calibration baseline: the same 10 equal-count bins it measures a window with
+            "calibration_error": _metric(expected_calibration_error(y, s)),
             "threshold": _metric(threshold),
             "receiver_operating_characteristic_curve": {
                 "false_positive_rates": fpr_points,

@@ -378,6 +378,23 @@ def _row_sums(ranking: Ranking, bin_of: npt.NDArray[np.intp], bins: int) -> Floa
     return np.concatenate([onehot, onehot * ys, onehot * ss, (ss - ys) ** 2], axis=1)
 
 
+def _calibration(ranking: Ranking) -> tuple[FloatArray, FloatArray, float]:
+    bin_of = _calibration_bins(ranking, CALIBRATION_BINS)
+    row_sums = _row_sums(ranking, bin_of, CALIBRATION_BINS)
+    point_sums = row_sums.sum(axis=0)[None, :]
+    return row_sums, point_sums, float(_calibration_error(point_sums, CALIBRATION_BINS)[0])
+
+
+def expected_calibration_error(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
+    """The expected calibration error over 10 equal-count score bins, as `closed_loop` measures a window's: the
+    evaluation job writes the test split's, the baseline a window's is compared with."""
+    y = np.asarray(labels, dtype=np.int64)
+    s = np.asarray(scores, dtype=np.float64)
+    if not len(y) or len(y) != len(s):
+        raise QualityInputError(f"need as many labels as scores, at least one: got {len(y)} and {len(s)}")
+    return _calibration(Ranking.of(y, s))[2]
+
+
 def _calibration_error(sums: FloatArray, bins: int) -> FloatArray:
     """ECE per resample from its per-bin sums: sum over bins of |score sum - fraud count|, over the rows."""
     rows, frauds, scores = sums[:, :bins], sums[:, bins : 2 * bins], sums[:, 2 * bins : 3 * bins]
@@ -429,10 +446,7 @@ def closed_loop(
     elif positives < policy.min_positives:
         why_not = f"only {positives} fraud label(s) in the window (at least {policy.min_positives} needed)"
     ranking = Ranking.of(y, s)
-    bin_of = _calibration_bins(ranking, CALIBRATION_BINS)
-    row_sums = _row_sums(ranking, bin_of, CALIBRATION_BINS)
-    point_sums = row_sums.sum(axis=0)[None, :]
-    ece = float(_calibration_error(point_sums, CALIBRATION_BINS)[0])
+    row_sums, point_sums, ece = _calibration(ranking)
     counts = point_sums[0, :CALIBRATION_BINS]
     table = tuple(
         CalibrationBin(

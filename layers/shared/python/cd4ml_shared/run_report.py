@@ -37,7 +37,17 @@ STATUS_LABELS: Mapping[str, str] = {
     "duplicate": "Same as an earlier run",
 }
 # The evaluation metrics in the order a reader looks for them; others follow alphabetically.
-METRIC_ORDER = ("auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier_score", "threshold")
+METRIC_ORDER = (
+    "auc",
+    "pr_auc",
+    "f1",
+    "precision",
+    "recall",
+    "accuracy",
+    "brier_score",
+    "calibration_error",
+    "threshold",
+)
 METRIC_LABELS: Mapping[str, str] = {
     "auc": "ROC AUC",
     "pr_auc": "PR AUC",
@@ -46,6 +56,7 @@ METRIC_LABELS: Mapping[str, str] = {
     "recall": "Recall",
     "accuracy": "Accuracy",
     "brier_score": "Brier score",
+    "calibration_error": "Expected calibration error",
     "threshold": "Decision threshold",
 }
 # Curves from a large evaluation set can have one point per distinct score; a few hundred draw the same picture
