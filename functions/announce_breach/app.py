@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
-from cd4ml_shared.aws.monitoring import read_json
+from cd4ml_shared.aws.s3_json import read_json
 from cd4ml_shared.errors import NotificationFailed
 from cd4ml_shared.monitoring import (
     DETAIL_TYPE,

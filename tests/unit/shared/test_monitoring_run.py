@@ -19,12 +19,11 @@ from cd4ml_shared.monitoring import (
     notification,
     previous_of,
     retraining_detail,
-    rows_of_version,
-    score_histogram,
     updated_history,
     windows,
 )
-from cd4ml_shared.monitoring_join import CAPTURE_SCHEMA, Window
+from cd4ml_shared.monitoring_drift import score_histogram
+from cd4ml_shared.monitoring_join import CAPTURE_SCHEMA, Window, rows_of_version
 
 from tests.conftest import ROOT
 

@@ -17,13 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from .environment import SettingsError, environment, required, whole_number
-from .monitoring_join import Window
 
 REPORT_VERSION = 1
 REPORT_FILE = "report.json"
@@ -32,6 +26,30 @@ HISTORY_FILE = "history.json"
 HISTORY_KEPT = 30  # windows on the report's "quality over windows" plot, and the episode's memory
 DETAIL_TYPE = "RetrainingRequested"
 EVENT_SOURCE = "cd4ml.monitoring"
+
+
+@dataclass(frozen=True)
+class Window:
+    """Inference times `[start, end)` evaluated at some moment, the label delay already waited for."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def at(cls, now: datetime, start_offset: timedelta, end_offset: timedelta) -> Window:
+        """The window Model Monitor's offsets describe (e.g. start 2 days, end 1 day before `now`): ValueError
+        unless the start offset is the larger (the window would be empty or in the future)."""
+        if end_offset < timedelta(0) or start_offset <= end_offset:
+            raise ValueError(
+                f"the start offset ({start_offset}) must be larger than the end offset ({end_offset}), "
+                "and the end offset at least 0 (the time labels get to arrive)"
+            )
+        moment = now if now.tzinfo else now.replace(tzinfo=UTC)
+        return cls(moment - start_offset, moment - end_offset)
+
+    def name(self) -> str:
+        """The window in a key: `<start>--<end>`, ISO basic format in UTC."""
+        return f"{self.start.astimezone(UTC):%Y%m%dT%H%M%SZ}--{self.end.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 class MonitoringInputError(ValueError):
@@ -117,58 +135,9 @@ def ground_truth_prefixes(since: datetime, until: datetime) -> list[str]:
     return hourly_prefixes("ground-truth", since, until)
 
 
-# ---- the rows of the version in service ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class VersionRows:
-    """A window's captured rows answered by the version judged (or by a container that does not say which)."""
-
-    table: pa.Table
-    other_versions: dict[str, int]  # rows answered by other versions (a canary's), left out
-    wrong_width: int  # rows whose feature vector is not this version's width
-
-    def vectors(self, width: int) -> npt.NDArray[np.float64]:
-        if self.table.num_rows == 0:
-            return np.empty((0, width))
-        flat = pc.list_flatten(self.table.column("features")).to_numpy(zero_copy_only=False)
-        return np.asarray(flat, dtype=np.float64).reshape(self.table.num_rows, width)
-
-
-def rows_of_version(table: pa.Table, version: int, width: int) -> VersionRows:
-    versions = table.column("model_version")
-    mine = pc.fill_null(pc.equal(versions, pa.scalar(version, pa.int64())), True)
-    other = table.filter(pc.invert(mine))
-    others: dict[str, int] = {}
-    if other.num_rows:
-        counts = other.group_by("model_version").aggregate([("model_version", "count")])
-        for value, count in zip(
-            counts.column("model_version").to_pylist(), counts.column("model_version_count").to_pylist(), strict=True
-        ):
-            others[str(value)] = int(count)
-    kept = table.filter(mine)
-    fits = pc.equal(pc.list_value_length(kept.column("features")), width)
-    rows = kept.filter(fits)
-    return VersionRows(rows, others, kept.num_rows - rows.num_rows)
-
-
 def unjudged_quality(why: str) -> dict[str, Any]:
     """The quality section of a window that has requests but no label yet (nothing to measure, not an alarm)."""
     return {"labels": 0, "positives": 0, "judged": False, "why_not_judged": why, "metrics": {}, "degraded": []}
-
-
-# ---- the score histogram -------------------------------------------------------------------------------------
-def score_histogram(edges: Sequence[float], reference: Sequence[float], scores: npt.ArrayLike) -> dict[str, Any]:
-    """The window's share of scores in each of the reference's right-closed bins (-inf, e0], (e0, e1], ...,
-    (e_last, inf), beside the reference's shares: the report's "reference vs current" plot."""
-    values = np.asarray(scores, dtype=np.float64)
-    counts = np.bincount(
-        np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="left"), minlength=len(edges) + 1
-    )
-    total = max(int(counts.sum()), 1)
-    return {
-        "edges": [float(e) for e in edges],
-        "reference": [float(s) for s in reference],
-        "current": [float(c) / total for c in counts] if len(values) else [0.0] * (len(edges) + 1),
-    }
 
 
 # ---- the breach ----------------------------------------------------------------------------------------------

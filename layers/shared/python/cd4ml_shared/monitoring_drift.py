@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -570,3 +570,19 @@ def check_drift(
             index += 1
         features.append(replace(feature, tests=tuple(tests)))
     return DriftReport(rows=next(iter(lengths), 0), policy=policy, features=tuple(features), skipped=tuple(skipped))
+
+
+# ---- the score histogram -------------------------------------------------------------------------------------
+def score_histogram(edges: Sequence[float], reference: Sequence[float], scores: npt.ArrayLike) -> dict[str, Any]:
+    """The window's share of scores in each of the reference's right-closed bins (-inf, e0], (e0, e1], ...,
+    (e_last, inf), beside the reference's shares: the report's "reference vs current" plot."""
+    values = np.asarray(scores, dtype=np.float64)
+    counts = np.bincount(
+        np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="left"), minlength=len(edges) + 1
+    )
+    total = max(int(counts.sum()), 1)
+    return {
+        "edges": [float(e) for e in edges],
+        "reference": [float(s) for s in reference],
+        "current": [float(c) / total for c in counts] if len(values) else [0.0] * (len(edges) + 1),
+    }

@@ -25,8 +25,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from .monitoring import Window
 
 CAPTURE_SCHEMA = pa.schema(
     [
@@ -38,30 +42,6 @@ CAPTURE_SCHEMA = pa.schema(
         pa.field("features", pa.list_(pa.float64()), nullable=False),
     ]
 )
-
-
-@dataclass(frozen=True)
-class Window:
-    """Inference times `[start, end)` evaluated at some moment, the label delay already waited for."""
-
-    start: datetime
-    end: datetime
-
-    @classmethod
-    def at(cls, now: datetime, start_offset: timedelta, end_offset: timedelta) -> Window:
-        """The window Model Monitor's offsets describe (e.g. start 2 days, end 1 day before `now`): ValueError
-        unless the start offset is the larger (the window would be empty or in the future)."""
-        if end_offset < timedelta(0) or start_offset <= end_offset:
-            raise ValueError(
-                f"the start offset ({start_offset}) must be larger than the end offset ({end_offset}), "
-                "and the end offset at least 0 (the time labels get to arrive)"
-            )
-        moment = now if now.tzinfo else now.replace(tzinfo=UTC)
-        return cls(moment - start_offset, moment - end_offset)
-
-    def name(self) -> str:
-        """The window in a key: `<start>--<end>`, ISO basic format in UTC."""
-        return f"{self.start.astimezone(UTC):%Y%m%dT%H%M%SZ}--{self.end.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 @dataclass(frozen=True)
@@ -240,3 +220,36 @@ def capture_prefixes(endpoint: str, window: Window, variant: str = "AllTraffic")
         prefixes.append(f"capture/{endpoint}/{variant}/{hour:%Y/%m/%d/%H}/")
         hour += timedelta(hours=1)
     return prefixes
+
+
+# ---- the rows of the version in service ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class VersionRows:
+    """A window's captured rows answered by the version judged (or by a container that does not say which)."""
+
+    table: pa.Table
+    other_versions: dict[str, int]  # rows answered by other versions (a canary's), left out
+    wrong_width: int  # rows whose feature vector is not this version's width
+
+    def vectors(self, width: int) -> npt.NDArray[np.float64]:
+        if self.table.num_rows == 0:
+            return np.empty((0, width))
+        flat = pc.list_flatten(self.table.column("features")).to_numpy(zero_copy_only=False)
+        return np.asarray(flat, dtype=np.float64).reshape(self.table.num_rows, width)
+
+
+def rows_of_version(table: pa.Table, version: int, width: int) -> VersionRows:
+    versions = table.column("model_version")
+    mine = pc.fill_null(pc.equal(versions, pa.scalar(version, pa.int64())), True)
+    other = table.filter(pc.invert(mine))
+    others: dict[str, int] = {}
+    if other.num_rows:
+        counts = other.group_by("model_version").aggregate([("model_version", "count")])
+        for value, count in zip(
+            counts.column("model_version").to_pylist(), counts.column("model_version_count").to_pylist(), strict=True
+        ):
+            others[str(value)] = int(count)
+    kept = table.filter(mine)
+    fits = pc.equal(pc.list_value_length(kept.column("features")), width)
+    rows = kept.filter(fits)
+    return VersionRows(rows, others, kept.num_rows - rows.num_rows)

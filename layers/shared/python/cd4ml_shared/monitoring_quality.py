@@ -484,7 +484,7 @@ def closed_loop(
             baseline,
             policy,
             why_not,
-            # evaluations do not record a calibration error: the served scores are calibrated, so compare with 0
+            # the test split's, from evaluations since it is written; before, the calibrated scores' ideal: 0
             baseline_value=baseline.values.get(name, 0.0) if name == "calibration_error" else None,
         )
         for name in QUALITY_METRICS

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from .run_report import _CSS, METRIC_LABELS, _definitions, _e, _finite, _fmt, _mapping, _section, _strings
+from .run_report import METRIC_LABELS, _definitions, _e, _finite, _fmt, _mapping, _section, _strings, page_start
 
 __all__ = ["render_monitoring_report"]
 
@@ -63,15 +63,7 @@ def render_monitoring_report(report: Mapping[str, Any], history: Sequence[Mappin
     endpoint = str(report.get("endpoint") or "unknown endpoint")
     window = _mapping(report.get("window"))
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        # Defence in depth: even a value that escaped escaping could not run a script or fetch anything.
-        '<meta http-equiv="Content-Security-Policy" '
-        "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(endpoint)} {_e(window.get('name') or '')}: {_e(verdict)}</title>",
-        f"<style>{_CSS}{_MONITORING_CSS}</style></head>",
-        f'<body style="--status:{colour}"><main>',
+        page_start(f"{endpoint} {window.get('name') or ''}: {verdict}", colour, _MONITORING_CSS),
         _header(report, verdict),
         _traffic(_mapping(report.get("traffic"))),
         _quality_over_windows(_with_current(history, report)),

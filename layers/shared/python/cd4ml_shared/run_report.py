@@ -105,15 +105,7 @@ def render_run_report(
     colour = STATUS_COLOURS.get(status, UNKNOWN_STATUS_COLOUR)
     run_id = str(run.get("run_id", "unknown"))
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        # Defence in depth: even a value that escaped escaping could not run a script or fetch anything.
-        '<meta http-equiv="Content-Security-Policy" '
-        "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(run_id)}: {_e(STATUS_LABELS.get(status, status))}</title>",
-        f"<style>{_CSS}</style></head>",
-        f'<body style="--status:{colour}"><main>',
+        page_start(f"{run_id}: {STATUS_LABELS.get(status, status)}", colour),
         _header(run, status, run_id),
         _outcome(run, status),
         _gate(run, status),
@@ -127,6 +119,23 @@ def render_run_report(
 
 
 # ---- sections -------------------------------------------------------------------------------------------------
+def page_start(title: str, colour: str, extra_css: str = "") -> str:
+    """The head of a self-contained report page and the opening of its body, the status colour set."""
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            # Defence in depth: even a value that escaped escaping could not run a script or fetch anything.
+            '<meta http-equiv="Content-Security-Policy" '
+            "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{_e(title)}</title>",
+            f"<style>{_CSS}{extra_css}</style></head>",
+            f'<body style="--status:{colour}"><main>',
+        ]
+    )
+
+
 def _header(run: Mapping[str, Any], status: str, run_id: str) -> str:
     dataset = _mapping(run.get("dataset"))
     started, finished = run.get("started_at"), run.get("finished_at")

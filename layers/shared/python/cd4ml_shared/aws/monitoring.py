@@ -32,24 +32,22 @@ from ..monitoring import (
     breach_of,
     ground_truth_prefixes,
     previous_of,
-    rows_of_version,
-    score_histogram,
     unjudged_quality,
     updated_history,
     windows,
 )
-from ..monitoring_drift import DriftReference, check_drift
+from ..monitoring_drift import DriftReference, check_drift, score_histogram
 from ..monitoring_features import MONITORING_REFERENCE_FILE, SCORE, drift_columns
-from ..monitoring_join import Window, capture_prefixes, join_window, read_captures
+from ..monitoring_join import Window, capture_prefixes, join_window, read_captures, rows_of_version
 from ..monitoring_quality import Baseline, BaselineFormatError, QualityPolicy, closed_loop, estimate
 from ..monitoring_report import render_monitoring_report
 from ..registry import evaluation_uri_of
 from ..s3_uri import parse_s3_uri
 from .client_errors import error_code
+from .s3_json import read_json
 from .scoring import package_of_model
 
 READERS = 8  # concurrent S3 reads: capture files are many and small
-_MISSING_KEY = frozenset({"NoSuchKey", "404", "NotFound"})
 EVALUATION_FILE = "evaluation.json"  # the evaluation job's (model/cd4ml_model/evaluate.py)
 
 
@@ -80,16 +78,6 @@ def version_in_service(sagemaker: Any, endpoint_name: str) -> str | None:
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     model_name = config["ProductionVariants"][0]["ModelName"]
     return package_of_model(sagemaker.describe_model(ModelName=model_name), model_name)
-
-
-def read_json(s3: Any, bucket: str, key: str) -> Any | None:
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as error:
-        if error_code(error) in _MISSING_KEY:
-            return None
-        raise
-    return json.loads(body)
 
 
 def _json_at(s3: Any, uri: str, what: str, package_arn: str) -> Any:

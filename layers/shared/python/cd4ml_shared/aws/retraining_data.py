@@ -25,6 +25,7 @@ from ..s3_uri import parse_s3_uri
 from .client_errors import error_code
 from .monitoring import list_keys, read_ground_truth, read_objects
 from .registry import latest_approved
+from .s3_json import MISSING_KEY
 
 
 class NoAcceptedDataset(Exception):
@@ -88,7 +89,7 @@ def _exists(s3: Any, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
+        if error_code(error) in MISSING_KEY:
             return False
         raise
     return True
