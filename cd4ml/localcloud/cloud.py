@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import cloudwatch_alarms, s3, sns, stepfunctions
+from . import cloudwatch_alarms, cloudwatch_logs, s3, sns, stepfunctions
 from .apigateway.gateway import HttpApiGateway
 from .aws import ACCOUNT_ID, DEFAULT_REGION, ClientFactory, local_environment
 from .clock import Clock, JumpClock, ManualClock
@@ -173,7 +173,12 @@ class LocalCloud:
         self.scheduler = Scheduler(self.clock, self._fire_schedule)
         self.sagemaker_jobs = SageMakerJobs(self.context)
         self.sagemaker_endpoints = SageMakerEndpoints(self.context)
-        self.http_apis = HttpApiGateway(self.runtime.invoke, account_id=self.account_id, region=self.region)
+        self.http_apis = HttpApiGateway(
+            self.runtime.invoke,
+            account_id=self.account_id,
+            region=self.region,
+            logs_client=lambda: self.clients("logs"),  # the stages' access logs (AccessLogSettings)
+        )
         # Started in this order, closed in the reverse one: what produces work stops before what carries it.
         self._services = [
             self.runtime,
@@ -184,6 +189,7 @@ class LocalCloud:
             _Hooks(sns.install),
             _Hooks(registry.install),
             _Hooks(cloudwatch_alarms.install),  # statistics by the exact dimension set, as CloudWatch
+            _Hooks(cloudwatch_logs.install),  # FilterLogEvents' JSON patterns and stream-name prefixes
             _ExecutionStopper(self.region),
             self.kinesis,
             self.sagemaker_jobs,

@@ -126,6 +126,24 @@ def test_async_failure_without_destination_goes_to_the_dead_letter_queue(core_cl
     assert attributes["RequestID"]["StringValue"]
 
 
+def test_the_dead_letter_queue_is_shown_changed_and_removed_through_the_api(core_cloud):
+    lam, function = core_cloud.client("lambda"), core_cloud.physical_id("DeadLetterFunction")
+    queue_arn = core_cloud.attribute("DeadLetterQueue", "Arn")
+    assert lam.get_function_configuration(FunctionName=function)["DeadLetterConfig"] == {"TargetArn": queue_arn}
+    other_arn = core_cloud.attribute("FailureQueue", "Arn")
+    try:
+        lam.update_function_configuration(FunctionName=function, DeadLetterConfig={"TargetArn": other_arn})
+        assert lam.get_function_configuration(FunctionName=function)["DeadLetterConfig"] == {"TargetArn": other_arn}
+        lam.invoke(FunctionName=function, InvocationType="Event", Payload=b'{"n": 11}')
+        (message,) = _receive_all(core_cloud, "FailureQueue", expected=1)
+        assert json.loads(message["Body"]) == {"n": 11}
+
+        lam.update_function_configuration(FunctionName=function, DeadLetterConfig={"TargetArn": ""})
+        assert "DeadLetterConfig" not in lam.get_function_configuration(FunctionName=function)
+    finally:
+        lam.update_function_configuration(FunctionName=function, DeadLetterConfig={"TargetArn": queue_arn})
+
+
 def test_function_created_through_the_api_from_a_zip_runs_its_code(core_cloud):
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as bundle:

@@ -4,7 +4,8 @@ answered as API Gateway answers `https://<api id>.execute-api.<region>.amazonaws
 
 The APIs, routes, integrations and stages are moto's (`apigatewayv2`, so `aws apigatewayv2 get-apis` answers);
 this module hooks in front of moto's URL dispatch, picks the stage and the route, checks IAM authorisation and the
-throttling limits, invokes the function with a payload format 2.0 event and maps its answer back."""
+throttling limits, invokes the function with a payload format 2.0 event, maps its answer back and writes the
+stage's access log line (`access_logs.py`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -20,6 +22,7 @@ from typing import Any
 
 from ..context import ActiveSlot
 from ..lambda_.functions import Invocation
+from .access_logs import AccessLogWriter, AccessRecord
 from .iam_auth import BadSignature, NotSigned, check_signature, iam_context
 from .payload import (
     INTERNAL_SERVER_ERROR,
@@ -28,7 +31,7 @@ from .payload import (
     RouteContext,
     build_event,
     error_response,
-    map_response,
+    map_integration_response,
     new_request_id,
     now_ms,
 )
@@ -43,6 +46,8 @@ _LOCAL_PATH = re.compile("^" + re.escape(LOCAL_PATH_PREFIX) + r"([A-Za-z0-9]+)(/
 _EXECUTE_API_HOST = re.compile(r"^([a-z0-9]+)\.execute-api\.", re.IGNORECASE)
 
 _MAX_HOSTS_REMEMBERED = 4096
+# What API Gateway writes as $context.authorizer.error for a request to an AWS_IAM route that carries no signature.
+UNSIGNED_AUTHORIZER_ERROR = "The request for the IAM Authorizer doesn't match the format that API Gateway expects."
 
 Invoke = Callable[[str, bytes], Invocation]
 ACTIVE_GATEWAY: ActiveSlot[HttpApiGateway] = ActiveSlot()
@@ -63,7 +68,10 @@ def _caller(access_key: str, account_id: str, region: str) -> tuple[str, str, st
 
 
 class HttpApiGateway:
-    """A service of the local cloud: serves every HTTP API of moto's apigatewayv2 backend in this region."""
+    """A service of the local cloud: serves every HTTP API of moto's apigatewayv2 backend in this region.
+
+    With `logs_client` (a factory of CloudWatch Logs clients on the local endpoint), stages with AccessLogSettings
+    get their access logs; without it, none are written."""
 
     def __init__(
         self,
@@ -73,6 +81,7 @@ class HttpApiGateway:
         region: str,
         clock: Callable[[], float] | None = None,
         max_concurrent: int = 64,
+        logs_client: Callable[[], Any] | None = None,
     ) -> None:
         self._invoke = invoke
         self.account_id = account_id
@@ -81,10 +90,14 @@ class HttpApiGateway:
         self._max_concurrent = max_concurrent
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._logs_client = logs_client
+        self.access_logs: AccessLogWriter | None = None
 
     # ---- service -----------------------------------------------------------------------------------
     def install(self) -> None:
         install_hook()
+        if self._logs_client is not None and self.access_logs is None:
+            self.access_logs = AccessLogWriter(self._logs_client)
         ACTIVE_GATEWAY.hold(self)
 
     def close(self) -> None:
@@ -93,15 +106,39 @@ class HttpApiGateway:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+        writer, self.access_logs = self.access_logs, None
+        if writer is not None:  # after the requests: the lines of the last ones are shipped too
+            writer.close()
 
     # ---- requests ----------------------------------------------------------------------------------
     def handle(self, api_id: str, request: HttpRequest) -> HttpResponse:
-        """The response API Gateway gives `request` (its path as the client sent it, stage included)."""
+        """The response API Gateway gives `request` (its path as the client sent it, stage included), and its
+        access log line when its stage has AccessLogSettings."""
+        started = time.perf_counter()
         request_id = new_request_id()
-        response = self._answer(api_id, request, request_id)
+        record = AccessRecord(
+            request_id=request_id,
+            epoch_ms=now_ms(),
+            api_id=api_id,
+            account_id=self.account_id,
+            region=self.region,
+            method=request.method.upper(),
+            path=request.path,
+            protocol=request.protocol,
+            source_ip=request.source_ip,
+            user_agent=request.header("user-agent"),
+        )
+        response = self._answer(api_id, request, record)
+        record.status = response.status
+        record.response_length = len(response.body)
+        record.response_latency_ms = _ms_since(started)
+        writer = self.access_logs
+        if writer is not None:
+            writer.write(record)
         return HttpResponse(response.status, [*response.headers, ("apigw-requestid", request_id)], response.body)
 
-    def _answer(self, api_id: str, request: HttpRequest, request_id: str) -> HttpResponse:
+    def _answer(self, api_id: str, request: HttpRequest, record: AccessRecord) -> HttpResponse:
+        """The response, with what the access log tells of it noted in `record` on the way."""
         api = _backend(self.account_id, self.region).apis.get(api_id)
         if api is None:
             return error_response(404, "Not Found")
@@ -111,29 +148,35 @@ class HttpApiGateway:
         if stage_name is None:
             return error_response(404, "Not Found")
         stage = api.stages[stage_name]
+        record.stage = stage_name
+        record.access_log_settings = stage.access_log_settings
         routes = {route.route_key: route for route in api.routes.values()}
         match = select_route(list(routes), request.method, route_path)
         if match is None:
-            return error_response(404, "Not Found")
+            return _refused(record, 404, "Not Found")
+        record.route_key = match.route_key
         route = routes[match.route_key]
         limits = limits_of(stage.default_route_settings, (stage.route_settings or {}).get(match.route_key))
         if not self.throttles.admit(api_id, stage_name, match.route_key, limits):
-            return error_response(429, "Too Many Requests")
+            return _refused(record, 429, "Too Many Requests")
         iam = None
         if (route.authorization_type or "NONE") == "AWS_IAM":
             headers = {name.lower(): value for name, value in request.headers}
             try:
                 credential = check_signature(headers, request.raw_query_string, self.region)
             except NotSigned:
-                return error_response(403, "Forbidden")
+                record.authorizer_error = UNSIGNED_AUTHORIZER_ERROR
+                return _refused(record, 403, "Forbidden")
             except BadSignature as refused:
-                return error_response(403, str(refused))
+                record.authorizer_error = str(refused)
+                return _refused(record, 403, str(refused))
             user_id, user_arn, account = _caller(credential.access_key, self.account_id, self.region)
             iam = iam_context(credential, user_id, user_arn, account)
+            record.iam = iam
         integration = api.integrations.get(str(route.target or "").removeprefix("integrations/"))
         if integration is None:
             log.warning("route %r of API %s has no integration", match.route_key, api_id)
-            return error_response(500, INTERNAL_SERVER_ERROR)
+            return _refused(record, 500, INTERNAL_SERVER_ERROR)
         context = RouteContext(
             api_id=api_id,
             stage=stage_name,
@@ -143,21 +186,35 @@ class HttpApiGateway:
             path_parameters=match.path_parameters,
             stage_variables=dict(stage.stage_variables or {}),
             iam=iam,
-            request_id=request_id,
-            epoch_ms=now_ms(),
+            request_id=record.request_id,
+            epoch_ms=record.epoch_ms,
         )
         event = json.dumps(build_event(request, context)).encode("utf-8")
         function_arn = function_arn_of(str(integration.integration_uri or ""))
-        timeout_s = (integration.timeout_in_millis or 30000) / 1000
+        timeout_ms = integration.timeout_in_millis or 30000
+        invoked = time.perf_counter()
         future = self._executor().submit(self._invoke, function_arn, event)
         try:
-            outcome = future.result(timeout=timeout_s)
+            outcome = future.result(timeout=timeout_ms / 1000)
         except FutureTimeout:  # the function goes on running, as on AWS; the client is told now
-            return error_response(503, "Service Unavailable")
-        except Exception:
+            record.integration_latency_ms = _ms_since(invoked)
+            record.integration_error = f"The integration did not answer within its timeout of {timeout_ms} ms."
+            return _refused(record, 503, "Service Unavailable")
+        except Exception as failure:
             log.exception("invoking %s for %s %s failed", function_arn, request.method, request.path)
-            return error_response(500, INTERNAL_SERVER_ERROR)
-        return map_response(outcome.payload, outcome.function_error)
+            record.integration_latency_ms = _ms_since(invoked)
+            record.integration_error = f"Invoking {function_arn} failed: {failure}"
+            return _refused(record, 500, INTERNAL_SERVER_ERROR)
+        record.integration_latency_ms = _ms_since(invoked)
+        record.integration_status = 200  # Invoke answered; a function error is in its payload, as on AWS
+        record.integration_request_id = outcome.request_id
+        response, integration_error = map_integration_response(outcome.payload, outcome.function_error)
+        if integration_error is not None:
+            record.integration_error = integration_error
+            record.error_message = INTERNAL_SERVER_ERROR
+        else:
+            record.function_status = response.status
+        return response
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -195,6 +252,16 @@ class HttpApiGateway:
         answer = self.handle(api_id, request)
         response = Response(answer.body, status=answer.status, headers=answer.headers)
         return response(environ, start_response)
+
+
+def _refused(record: AccessRecord, status: int, message: str) -> HttpResponse:
+    """An answer the gateway gives itself, its message noted as the access log's `$context.error.message`."""
+    record.error_message = message
+    return error_response(status, message)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
 
 
 def _stage_and_path(stages: set[str], path: str) -> tuple[str | None, str]:

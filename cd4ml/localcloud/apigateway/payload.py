@@ -160,18 +160,41 @@ def map_response(payload: bytes, function_error: str | None) -> HttpResponse:
     A function error (raised, timed out, crashed) is 500 `Internal Server Error`; a dict with `statusCode` is the
     response it describes (`headers`, `cookies` as Set-Cookie, `body`, `isBase64Encoded`), and a malformed one is
     500 too; any other JSON value (a dict without `statusCode` included) is 200 with that JSON as the body."""
+    return map_integration_response(payload, function_error)[0]
+
+
+def map_integration_response(payload: bytes, function_error: str | None) -> tuple[HttpResponse, str | None]:
+    """`map_response`, with what API Gateway writes as `$context.integrationErrorMessage` when the answer is an
+    error (None when it is not)."""
     if function_error:
-        return error_response(500, INTERNAL_SERVER_ERROR)
+        return error_response(500, INTERNAL_SERVER_ERROR), _function_error_message(payload, function_error)
     try:
         answer = json.loads(payload or b"null")
     except ValueError:
-        return error_response(500, INTERNAL_SERVER_ERROR)
+        return error_response(500, INTERNAL_SERVER_ERROR), _malformed("the answer is not JSON")
     if not isinstance(answer, dict) or "statusCode" not in answer:
-        return HttpResponse(200, [("content-type", "application/json")], payload)
+        return HttpResponse(200, [("content-type", "application/json")], payload), None
     try:
-        return _described_response(answer)
-    except (TypeError, ValueError, binascii.Error):
-        return error_response(500, INTERNAL_SERVER_ERROR)
+        return _described_response(answer), None
+    except (TypeError, ValueError, binascii.Error) as malformed:
+        return error_response(500, INTERNAL_SERVER_ERROR), _malformed(str(malformed))
+
+
+def _function_error_message(payload: bytes, function_error: str) -> str:
+    """AWS's words for a function that raised, crashed or timed out, around the error's own message."""
+    try:
+        error = json.loads(payload or b"null")
+    except ValueError:
+        error = None
+    message = error.get("errorMessage") if isinstance(error, dict) else None
+    return (
+        f"The Lambda function returned the following error: {message or function_error}. "
+        "Check your Lambda function code and try again."
+    )
+
+
+def _malformed(reason: str) -> str:
+    return f"The response from the Lambda function doesn't match the format that API Gateway expects: {reason}."
 
 
 def _described_response(answer: dict[str, Any]) -> HttpResponse:

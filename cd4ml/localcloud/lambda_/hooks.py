@@ -30,6 +30,7 @@ def install_lambda_hooks() -> None:
 
     if getattr(LambdaSimpleBackend.invoke, "_cd4ml_hook", False):
         return
+    _keep_dead_letter_config()
     original = LambdaSimpleBackend.invoke
 
     @functools.wraps(original)
@@ -67,3 +68,41 @@ def install_lambda_hooks() -> None:
 
     invoke._cd4ml_hook = True  # type: ignore[attr-defined]
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+
+
+def _keep_dead_letter_config() -> None:
+    """moto drops a function's DeadLetterConfig: keep it on create and update, answer it in the configuration (as
+    `aws lambda get-function-configuration` shows it on AWS), and tell the runtime where failed events go."""
+    from moto.awslambda.models import LambdaFunction
+
+    original_init = LambdaFunction.__init__
+    original_configuration = LambdaFunction.get_configuration
+    original_update = LambdaFunction.update_configuration
+
+    def __init__(self: Any, account_id: str, spec: dict[str, Any], region: str, version: str | int = 1) -> None:
+        original_init(self, account_id, spec, region, version)
+        self.cd4ml_dead_letter_config = _target(spec.get("DeadLetterConfig"))
+
+    def get_configuration(self: Any, on_create: bool = False) -> dict[str, Any]:
+        config: dict[str, Any] = original_configuration(self, on_create)
+        target = getattr(self, "cd4ml_dead_letter_config", None)
+        if target:
+            config["DeadLetterConfig"] = {"TargetArn": target}
+        return config
+
+    def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "DeadLetterConfig" in config_updates:
+            self.cd4ml_dead_letter_config = _target(config_updates["DeadLetterConfig"])
+            runtime = ACTIVE_RUNTIME()
+            if runtime is not None:
+                runtime.set_dead_letter_target(self.function_name, self.cd4ml_dead_letter_config)
+        return original_update(self, config_updates)
+
+    LambdaFunction.__init__ = __init__  # type: ignore[method-assign]
+    LambdaFunction.get_configuration = get_configuration  # type: ignore[method-assign]
+    LambdaFunction.update_configuration = update_configuration  # type: ignore[method-assign]
+
+
+def _target(config: Any) -> str | None:
+    """The queue or topic of a DeadLetterConfig; an empty TargetArn removes it, as on AWS."""
+    return (config or {}).get("TargetArn") or None

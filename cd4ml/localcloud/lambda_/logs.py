@@ -63,11 +63,14 @@ def batches(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 
 
 class LogStream:
-    """One worker's stream: lines are queued here by the worker's reader and shipped by the LogShipper."""
+    """One stream: lines are queued here (by a worker's reader, by the HTTP API gateway) and shipped by the
+    LogShipper. `create_group` says whether shipping makes the group when it is missing (Lambda does; API Gateway
+    writes access logs only into a group that exists)."""
 
-    def __init__(self, group: str, name: str) -> None:
+    def __init__(self, group: str, name: str, *, create_group: bool = True) -> None:
         self.group = group
         self.name = name
+        self.create_group = create_group
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.created = False
@@ -88,9 +91,16 @@ class LogShipper:
     """Ships every open stream's pending lines every SHIP_INTERVAL_S; `flush()` ships now, `close()` ships the rest.
 
     The group is created on first use, as Lambda creates it on a function's first invoke; a group the template
-    declared (AWS::Logs::LogGroup, for its retention) is used as it is."""
+    declared (AWS::Logs::LogGroup, for its retention) is used as it is. A stream opened with `create_group=False`
+    never makes its group: its lines are dropped, with a warning, while the group does not exist."""
 
-    def __init__(self, logs_client: Callable[[], Any], interval_s: float = SHIP_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        logs_client: Callable[[], Any],
+        interval_s: float = SHIP_INTERVAL_S,
+        *,
+        thread_name: str = "lambda-log-shipper",
+    ) -> None:
         self._client = logs_client
         self._interval_s = interval_s
         self._streams: list[LogStream] = []
@@ -98,11 +108,15 @@ class LogShipper:
         self._lock = threading.Lock()
         self._ship_lock = threading.Lock()  # one shipping pass at a time: batches of a stream stay in order
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="lambda-log-shipper", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=thread_name, daemon=True)
         self._thread.start()
 
     def open(self, function_name: str, stream_name: str) -> LogStream:
-        stream = LogStream(log_group_name(function_name), stream_name)
+        """A stream of the function's group `/aws/lambda/<function name>`."""
+        return self.open_stream(log_group_name(function_name), stream_name)
+
+    def open_stream(self, group: str, stream_name: str, *, create_group: bool = True) -> LogStream:
+        stream = LogStream(group, stream_name, create_group=create_group)
         with self._lock:
             self._streams.append(stream)
         return stream
@@ -131,12 +145,15 @@ class LogShipper:
                 self._groups.discard(stream.group)
                 stream.created = False
                 self._put(logs, stream, events)
-        except Exception:
+        except Exception as failure:
+            if not stream.create_group and isinstance(failure, logs.exceptions.ResourceNotFoundException):
+                log.warning("%d log lines dropped: log group %s does not exist", len(events), stream.group)
+                return
             # the file under the work dir still has every line; CloudWatch is where users look, not the record
             log.warning("%d log lines of %s could not reach CloudWatch Logs", len(events), stream.name, exc_info=True)
 
     def _put(self, logs: Any, stream: LogStream, events: list[dict[str, Any]]) -> None:
-        if stream.group not in self._groups:
+        if stream.create_group and stream.group not in self._groups:
             try:
                 logs.create_log_group(logGroupName=stream.group)
             except logs.exceptions.ResourceAlreadyExistsException:

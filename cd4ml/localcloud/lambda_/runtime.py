@@ -22,6 +22,7 @@ from typing import Any
 from ..archives import extract_archive
 from ..errors import FunctionNotFoundError
 from .functions import (
+    AsyncConfig,
     FunctionSpec,
     Invocation,
     failed,
@@ -115,8 +116,16 @@ class LambdaRuntime:
                 memory_mb=int(function.memory_size or 128),
                 role_arn=function.role,
                 code_sha=code_sha,
+                async_config=AsyncConfig(dead_letter_arn=getattr(function, "cd4ml_dead_letter_config", None)),
             )
         )
+
+    def set_dead_letter_target(self, name_or_arn: str, target_arn: str | None) -> None:
+        """UpdateFunctionConfiguration's DeadLetterConfig: where asynchronous events that failed for good go."""
+        with self._lock:
+            pool = self._pools.get(function_name(name_or_arn))
+        if pool is not None:
+            pool.spec.async_config.dead_letter_arn = target_arn
 
     def functions(self) -> list[FunctionSpec]:
         with self._lock:

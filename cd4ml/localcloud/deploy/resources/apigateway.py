@@ -1,11 +1,13 @@
 """HTTP APIs (API Gateway v2): APIs from an OpenAPI `Body` (what SAM makes of `AWS::Serverless::HttpApi` and of
-functions' `HttpApi` events) or quick-create, stages with their throttling, routes, integrations and deployments,
-created through moto's apigatewayv2 API; the local cloud's gateway (`apigateway/gateway.py`) serves them."""
+functions' `HttpApi` events) or quick-create, stages with their throttling and access logs, routes, integrations and
+deployments, created through moto's apigatewayv2 API; the local cloud's gateway (`apigateway/gateway.py`) serves
+them."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ...apigateway.access_logs import AccessLogSettingsError, parse_settings
 from ...apigateway.routes import DEFAULT_ROUTE, RouteError, RouteSpec, openapi_routes
 from ...errors import UnsupportedResourceError
 from ..base import DeployContext, DeployedResource, handles
@@ -115,6 +117,12 @@ def _stage(d: DeployContext, logical_id: str, p: dict[str, Any]) -> DeployedReso
         arguments["RouteSettings"] = route_settings
     if p.get("Description"):
         arguments["Description"] = str(p["Description"])
+    if p.get("AccessLogSettings"):
+        try:  # a destination or format the gateway could not write to fails the deploy, as CreateStage refuses it
+            settings = parse_settings(p["AccessLogSettings"])
+        except AccessLogSettingsError as exc:
+            raise UnsupportedResourceError(logical_id, "AWS::ApiGatewayV2::Stage", str(exc)) from exc
+        arguments["AccessLogSettings"] = {"DestinationArn": settings.destination_arn, "Format": settings.format}
     d.clients("apigatewayv2").create_stage(**arguments)
     return DeployedResource(logical_id, "AWS::ApiGatewayV2::Stage", p["StageName"], p["StageName"])
 

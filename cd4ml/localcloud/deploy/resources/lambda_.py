@@ -81,6 +81,9 @@ def _function(d: DeployContext, logical_id: str, p: dict[str, Any]) -> DeployedR
         Tags={t["Key"]: t["Value"] for t in tags(p)},
         **({"DeadLetterConfig": p["DeadLetterConfig"]} if p.get("DeadLetterConfig") else {}),
     )
+    reserved = int(p["ReservedConcurrentExecutions"]) if "ReservedConcurrentExecutions" in p else None
+    if reserved is not None:  # what get-function-concurrency answers; the runtime caps its workers to it
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
     spec = FunctionSpec(
         name=name,
         arn=created["FunctionArn"],
@@ -92,7 +95,7 @@ def _function(d: DeployContext, logical_id: str, p: dict[str, Any]) -> DeployedR
         timeout_s=timeout,
         memory_mb=memory,
         role_arn=p["Role"],
-        reserved_concurrency=int(p["ReservedConcurrentExecutions"]) if "ReservedConcurrentExecutions" in p else None,
+        reserved_concurrency=reserved,
         async_config=AsyncConfig(dead_letter_arn=(p.get("DeadLetterConfig") or {}).get("TargetArn")),
     )
     d.registrar.register_function(spec)

@@ -1,4 +1,4 @@
-"""CloudWatch Logs groups, CloudWatch alarms, KMS keys and aliases, SSM parameters."""
+"""CloudWatch Logs groups, CloudWatch alarms and dashboards, KMS keys and aliases, SSM parameters."""
 
 from __future__ import annotations
 
@@ -56,6 +56,18 @@ def _alarm(d: DeployContext, logical_id: str, p: dict[str, Any]) -> DeployedReso
     return DeployedResource(
         logical_id, "AWS::CloudWatch::Alarm", name, name, {"Arn": d.arn("cloudwatch", f"alarm:{name}")}
     )
+
+
+@handles("AWS::CloudWatch::Dashboard")
+def _dashboard(d: DeployContext, logical_id: str, p: dict[str, Any]) -> DeployedResource:
+    """Stored as CloudWatch stores it (moto refuses a body that is not JSON, as PutDashboard does); the local cloud
+    renders no widget. Ref answers the name."""
+    name = p.get("DashboardName") or d.name_for(logical_id, 255)
+    body = p["DashboardBody"]
+    d.clients("cloudwatch").put_dashboard(
+        DashboardName=name, DashboardBody=body if isinstance(body, str) else json.dumps(body)
+    )
+    return DeployedResource(logical_id, "AWS::CloudWatch::Dashboard", name, name)
 
 
 @handles("AWS::KMS::Key")
