@@ -496,6 +496,66 @@ def main(argv: list[str] | None = None) -> int:
     backfill.add_argument("--overwrite", action="store_true", help="replace states that exist (default: keep them)")
     backfill.set_defaults(run=_features_backfill)
 
+    from . import smoke as smoke_test  # boto3 and the standard library; the data generator loads when a run is made
+
+    smoke = commands.add_parser(
+        "smoke",
+        help="check a deployed stack as CI does after sam deploy: its outputs, the published code, a small "
+        "generated dataset through the pipeline, one decision",
+    )
+    stack_options(smoke, smoke)
+    smoke.add_argument("--code-version", help="the ModelCodeVersion the stack must run (CI: the commit)")
+    smoke.add_argument(
+        "--read-only", action="store_true", help="only the stack and one decision; upload and publish nothing (prod)"
+    )
+    smoke.add_argument(
+        "--require-decision", action="store_true", help="fail when no model is in service (prod: one must serve)"
+    )
+    smoke.add_argument(
+        "--timeout",
+        type=_bounded(float, 1.0),
+        default=smoke_test.DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"how long the training run may take (default: {smoke_test.DEFAULT_TIMEOUT_S:.0f})",
+    )
+    smoke.add_argument("--seed", type=_bounded(int, 0), help="the generated data's seed (default: from the clock)")
+    smoke.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
+    smoke.set_defaults(run=smoke_test.command)
+
+    # runs and logs load their modules only when run: `cd4ml --help` stays quick
+    runs = commands.add_parser("runs", help="the stack's pipeline runs: training, batch, deployment, monitoring")
+    runs_commands = runs.add_subparsers(dest="runs_command", required=True)
+    runs_list = runs_commands.add_parser("list", help="the newest runs: status, start, duration, outcome")
+    runs_list.add_argument("--pipeline", choices=["training", "batch", "deployment", "monitoring"])
+    runs_list.add_argument(
+        "--status", choices=["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"]
+    )
+    runs_list.add_argument("--max", type=_bounded(int, 1, 1000), default=20, help="at most this many runs (20)")
+    runs_show = runs_commands.add_parser(
+        "show", help="one run: its input, each state's duration and attempts, why it failed, its report"
+    )
+    runs_show.add_argument("run_id", metavar="RUN", help="the run's id: its execution name (see `cd4ml runs list`)")
+    runs_show.add_argument("--presign", action="store_true", help="report links as presigned https URLs (1 hour)")
+    for sub in (runs_list, runs_show):
+        stack_options(sub, sub)
+        sub.add_argument("--json", action="store_true", help="JSON for machines instead of text")
+        sub.set_defaults(run=lambda a: __import__("cd4ml.runs", fromlist=["command"]).command(a))
+
+    logs = commands.add_parser(
+        "logs", help="one run's log lines from every function of the stack (and its SageMaker jobs), by time"
+    )
+    logs.add_argument(
+        "run_id",
+        metavar="RUN",
+        help="a run's execution name, a monitoring window, a retraining request, an inference id",
+    )
+    logs.add_argument(
+        "--since", metavar="DURATION", help="from this long ago, e.g. 30m, 6h, 1d (default: the run's start, else 1d)"
+    )
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until the run ends")
+    stack_options(logs, logs)
+    logs.set_defaults(run=lambda a: __import__("cd4ml.run_logs", fromlist=["command"]).command(a))
+
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -114,11 +114,43 @@ def check_template(path: Path, *, resilient_tasks: bool = False) -> list[str]:
     return problems
 
 
+def transformed_document(path: Path) -> dict[str, Any]:
+    """The template after the SAM transform, with its parameters' defaults, as CloudFormation would receive it (what
+    checkov reads for the resources SAM generates: roles, permissions, event source mappings)."""
+    transformed = transform_template(load_template(path), {}, path.parent, "us-east-1")
+    document: dict[str, Any] = {"AWSTemplateFormatVersion": "2010-09-09"}
+    for section, value in (
+        ("Parameters", transformed.parameters),
+        ("Mappings", transformed.mappings),
+        ("Conditions", transformed.conditions),
+        ("Resources", transformed.resources),
+        ("Outputs", transformed.outputs),
+    ):
+        if value:
+            document[section] = value
+    return document
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m cd4ml.template_checks [--resilient-tasks] TEMPLATE...`; --resilient-tasks adds the project's own
     rules: Retry, Catch and a timeout for every Task of the templates' state machines, and a dead-letter queue for
-    every retrying EventBridge target and encryption for every queue (`delivery_problems`)."""
+    every retrying EventBridge target and encryption for every queue (`delivery_problems`).
+    `--write-transformed OUT TEMPLATE` writes the SAM-transformed template as JSON instead."""
     arguments = list(argv if argv is not None else sys.argv[1:])
+    if arguments[:1] == ["--write-transformed"]:
+        if len(arguments) != 3:
+            print("usage: python -m cd4ml.template_checks --write-transformed OUT.json TEMPLATE", file=sys.stderr)
+            return 2
+        out, template = Path(arguments[1]), Path(arguments[2])
+        try:
+            document = transformed_document(template)
+        except LocalCloudError as exc:
+            print(f"{template}: {exc}", file=sys.stderr)
+            return 1
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        print(f"{template}: transformed into {out}")
+        return 0
     resilient = "--resilient-tasks" in arguments
     paths = [Path(p) for p in arguments if p != "--resilient-tasks"] or [Path("template.yaml")]
     failed = 0

@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from cd4ml_shared.aws.s3_json import read_json
+from cd4ml_shared.correlation import execution_name_of
 from cd4ml_shared.errors import NotificationFailed
 from cd4ml_shared.monitoring import (
     DETAIL_TYPE,
@@ -59,6 +60,9 @@ def announce_failure(event: dict) -> dict:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
+    # a failed run measured no window: it is followed by its execution (a breach, below, by its window)
+    execution = event.get("execution")
+    logger.set_correlation_id(execution_name_of(execution) if isinstance(execution, str) else None)
     if event.get("failed") is True:
         return announce_failure(event)
     require(event, FIELDS, where="announce_breach")
@@ -66,6 +70,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     report = read_json(s3, bucket, key)
     if report is None:
         raise FileNotFoundError(f"the report {event['report_uri']} is gone: nothing to announce")
+    logger.set_correlation_id(report["window"]["name"])  # as monitor_window's lines for this window
     saved = report["breach"]
     breach = Breach(tuple(saved["reasons"]), saved["episode"])
     if not breach.any:

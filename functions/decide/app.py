@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cd4ml_shared.aws.decisions import DecisionClients, ModelInService, make_decision
@@ -51,11 +50,14 @@ model = ModelInService(
 )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     inference_id = str(uuid.uuid4())
-    logger.append_keys(inference_id=inference_id)
+    # the inference id is what the caller quotes, the capture and the labels carry: the decision's correlation id;
+    # the HTTP API's request id stays beside it
+    logger.append_keys(inference_id=inference_id, api_request_id=(event.get("requestContext") or {}).get("requestId"))
+    logger.set_correlation_id(inference_id)
     try:
         order = parse_order(request_body(event))
         decided = make_decision(

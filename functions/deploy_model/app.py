@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
+from cd4ml_shared import correlation
 from cd4ml_shared.autoscaling import AutoscalingSettings
 from cd4ml_shared.aws.autoscaling import register_autoscaling, release_for_update
 from cd4ml_shared.aws.callbacks import discard_token
@@ -69,6 +70,7 @@ DEPLOYMENT_FIELDS: dict[str, PayloadKind] = {
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
+    logger.set_correlation_id(correlation.deployment_step_execution(event))
     try:
         return run_step(event)
     except ClientError as error:

@@ -11,6 +11,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cd4ml_shared import correlation
 from cd4ml_shared.aws.registry import latest_approved
 from cd4ml_shared.errors import EvaluationMissing
 from cd4ml_shared.gate import (
@@ -68,7 +69,7 @@ def champion_now() -> Champion | None:
     return Champion(model_package_arn=package["ModelPackageArn"], metrics=champion_metrics)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=correlation.RUN)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     if event.get("action") == "find_champion":

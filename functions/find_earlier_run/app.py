@@ -6,6 +6,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cd4ml_shared import correlation
 from cd4ml_shared.aws.content_index import find_earlier_run
 from cd4ml_shared.payload import PayloadKind, require
 from cd4ml_shared.settings import FindEarlierRunSettings
@@ -23,7 +24,7 @@ FIELDS: dict[str, PayloadKind] = {
 }
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=correlation.RUN)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     require(event, FIELDS, where="find_earlier_run")

@@ -35,6 +35,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     if item is None:
         logger.info("no waiting task for this job")
         return {"ignored": name, "why": "no waiting task (not a pipeline job, or already resumed)"}
+    follow_run(item)
     gone = resume_task(sfn, tokens, item, kind, status, change.detail)
     if gone is not None:
         logger.warning("the waiting task is gone", extra={"code": gone, "run_id": item.get("run_id")})
@@ -42,6 +43,13 @@ def handler(event: dict, context: LambdaContext) -> dict:
     metrics.add_metric(name=f"{kind.capitalize()}Jobs{status}", unit=MetricUnit.Count, value=1)
     logger.info("execution resumed", extra={"run_id": item.get("run_id")})
     return {"resumed": name, "status": status, "run_id": item.get("run_id")}
+
+
+def follow_run(item: dict) -> None:
+    """From the claimed token on, the lines carry the id of the run that waits (a pipeline run's id, or the
+    deployment's execution name), instead of the event's id."""
+    if item.get("run_id"):
+        logger.set_correlation_id(str(item["run_id"]))
 
 
 def endpoint_settled(change: EventBridgeEvent) -> dict:
@@ -54,6 +62,7 @@ def endpoint_settled(change: EventBridgeEvent) -> dict:
     if item is None:
         logger.info("no deployment waiting on this endpoint")
         return {"ignored": name, "why": "no waiting task (no deployment in flight, or already resumed)"}
+    follow_run(item)
     gone = resume_endpoint_wait(sfn, tokens, item, change.detail)
     if gone is not None:
         logger.warning("the waiting task is gone", extra={"code": gone, "run_id": item.get("run_id")})

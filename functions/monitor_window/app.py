@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cd4ml_shared.aws.monitoring import run_monitoring, skipped
-from cd4ml_shared.monitoring import MonitoringSettings, NoBaseline, evaluation_time, metric_values
+from cd4ml_shared.monitoring import MonitoringSettings, NoBaseline, evaluation_time, metric_values, windows
 
 logger = Logger()
 metrics = Metrics()
@@ -27,10 +28,11 @@ def publish(report: dict) -> None:
                 metric.add_dimension(name=key, value=dimension)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     now = evaluation_time(event, datetime.now(UTC))
+    logger.set_correlation_id(windows(now, SETTINGS)[0].name())  # the window the run measures (or skips)
     try:
         run = run_monitoring(sagemaker, s3, SETTINGS, now)
     except NoBaseline as why:

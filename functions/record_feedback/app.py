@@ -8,6 +8,7 @@ import os
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cd4ml_shared import correlation
 from cd4ml_shared.aws.feedback import store_batch
 from cd4ml_shared.aws.stream_batches import store_and_report
 from cd4ml_shared.environment import required
@@ -19,7 +20,7 @@ s3 = boto3.client("s3")
 ARTIFACTS_BUCKET = required(os.environ, "ARTIFACTS_BUCKET")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=correlation.STREAM_BATCH)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     batch = decide_batch(event.get("Records") or [])

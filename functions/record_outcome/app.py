@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
@@ -14,6 +14,7 @@ from cd4ml_shared.aws.content_index import index_registered_run
 from cd4ml_shared.aws.history import timeout_events
 from cd4ml_shared.aws.outcome import report_inputs, stop_failed_run_jobs
 from cd4ml_shared.aws.reference import ReferenceContention, promote_candidate
+from cd4ml_shared.aws.stage_durations import execution_stage_spans
 from cd4ml_shared.errors import NotificationFailed
 from cd4ml_shared.jobs import NotThisRun
 from cd4ml_shared.layout import RunLayout
@@ -21,6 +22,7 @@ from cd4ml_shared.outcome import needs_timeout_cause, notification, run_record, 
 from cd4ml_shared.payload import PayloadKind, require
 from cd4ml_shared.run_report import render_run_report
 from cd4ml_shared.settings import RecordOutcomeSettings
+from cd4ml_shared.stage_durations import HistoryEventUnreadable
 
 logger = Logger()
 metrics = Metrics()
@@ -77,12 +79,30 @@ def promote_reference(state: dict, status: str) -> dict:
     return {"result": promotion.result, "uri": promotion.reference_uri}
 
 
+def publish_stage_durations(execution_arn: str) -> list[dict]:
+    """`StageSeconds` of each finished state of the run, dimension `Stage` (what a span is: cd4ml_shared/
+    stage_durations.py), each in an EMF document of its own: a document has one dimension set, and the handler's
+    `metrics` carry only `service`. The spans as logged; an unreadable history is logged and counted, and the run is
+    recorded all the same."""
+    try:
+        spans = execution_stage_spans(sfn, execution_arn)
+    except (BotoCoreError, ClientError, HistoryEventUnreadable) as error:
+        logger.warning("stage durations not published: the execution history was not read", extra={"why": str(error)})
+        metrics.add_metric(name="StageDurationsUnread", unit=MetricUnit.Count, value=1)
+        return []
+    for span in spans:
+        with single_metric(name="StageSeconds", unit=MetricUnit.Seconds, value=span.seconds) as metric:
+            metric.add_dimension(name="Stage", value=span.stage)
+    return [{"stage": span.stage, "seconds": round(span.seconds, 3)} for span in spans]
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     require(event, OUTCOME_FIELDS, where="record_outcome")
     state = event["state"]
     logger.append_keys(run_id=state["run_id"])
+    logger.set_correlation_id(state["run_id"])
     if event["status"] == "failed" and needs_timeout_cause(state.get("error")):
         # a bare States.Timeout: which state, job and limit, from the execution's history
         cause = timeout_cause(timeout_events(sfn, event["execution_arn"]), event["execution_arn"])
@@ -121,11 +141,12 @@ def handler(event: dict, context: LambdaContext) -> dict:
         ContentType="application/json",
     )
     metrics.add_metric(name=f"Runs_{record['status']}", unit=MetricUnit.Count, value=1)
+    stages = publish_stage_durations(event["execution_arn"])
     if "notification_error" in record:
         metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=1)
         raise NotificationFailed(
             f"run {record['run_id']} {record['status']}, recorded at {record['outcome_uri']}, but nobody was told: "
             f"publishing to {record['notification_error']}"
         )
-    logger.info("run recorded", extra={"status": record["status"], "reasons": record["reasons"]})
+    logger.info("run recorded", extra={"status": record["status"], "reasons": record["reasons"], "stages": stages})
     return {"status": record["status"], "report_uri": record["report_uri"], "outcome_uri": record["outcome_uri"]}

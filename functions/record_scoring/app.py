@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
+from cd4ml_shared import correlation
 from cd4ml_shared.aws.outcome import SCORING_RUN_JOB_TYPES, stop_failed_run_jobs
 from cd4ml_shared.errors import NotificationFailed
 from cd4ml_shared.jobs import NotThisRun
@@ -61,7 +62,7 @@ def stop_jobs_of_failed_run(state: dict, execution_arn: str) -> dict:
     return {"stopped_jobs": stopped}
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=correlation.RECORDED_RUN)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     require(event, TASK_FIELDS, where="record_scoring")

@@ -5,6 +5,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cd4ml_shared import correlation
 from cd4ml_shared.aws.registry import package_of_run, published_code_sha256
 from cd4ml_shared.gate import comparison_metadata
 from cd4ml_shared.payload import PayloadKind, require
@@ -43,7 +44,7 @@ def retraining_of(dataset: dict) -> dict[str, str]:
     return retraining_lineage(dataset["key"], s3.head_object(**request).get("Metadata") or {})
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=correlation.RUN)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     require(event, REGISTER_FIELDS, where="register_model")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cd4ml_shared.aws.retraining import claim, release
@@ -44,6 +45,7 @@ def record(request: RetrainingRequest, request_id: str, verdict: Verdict, datase
 
 
 def ended(run: RunEnded) -> dict:
+    logger.set_correlation_id(run.request_id)
     released = release(dynamodb, SETTINGS.guard_table, SETTINGS.model_package_group, run.request_id)
     logger.info(
         "retraining run ended", extra={"request_id": run.request_id, "status": run.status, "released": released}
@@ -62,6 +64,7 @@ def no_accepted_dataset(request: RetrainingRequest, request_id: str, why: NoAcce
 
 def requested(event: dict, request: RetrainingRequest) -> dict:
     request_id = request_id_of(event, request.requested_at)
+    logger.set_correlation_id(request_id)
     try:
         # before the claim: a request with nothing to extend must not take the cooldown or its episode, so the
         # first version's registration can be retrained at once
@@ -100,7 +103,8 @@ def requested(event: dict, request: RetrainingRequest) -> dict:
     return {"started": True, "request_id": request_id, "why": verdict.why, "dataset_uri": dataset.uri}
 
 
-@logger.inject_lambda_context
+# the event's id until the request's own id is known (a refused request has none)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     try:

@@ -5,6 +5,7 @@ point."""
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cd4ml_shared import correlation
 from cd4ml_shared.aws.scoring import model_in_service
 from cd4ml_shared.scoring import ScoringSettings
 
@@ -14,7 +15,7 @@ s3 = boto3.client("s3")
 SETTINGS = ScoringSettings.from_environment()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=correlation.RUN)
 def handler(event: dict, context: LambdaContext) -> dict:
     model = model_in_service(sagemaker, s3, SETTINGS)
     logger.info("scoring model", extra=model.to_dict())

@@ -7,6 +7,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cd4ml_shared import correlation
 from cd4ml_shared.aws.smoke import run_smoke_test
 from cd4ml_shared.errors import SmokeTestFailed
 from cd4ml_shared.payload import PayloadKind, require
@@ -23,6 +24,7 @@ SMOKE_FIELDS: dict[str, PayloadKind] = {"endpoint_name": "string", "model_packag
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
+    logger.set_correlation_id(correlation.smoke_test_execution(event))
     require(event, SMOKE_FIELDS, where="smoke_test")
     endpoint, package = event["endpoint_name"], event["model_package_arn"]
     logger.append_keys(endpoint_name=endpoint, model_package_arn=package)

@@ -59,6 +59,8 @@ def handler(event: dict, context: LambdaContext) -> dict:
         return {"started": False, "ignored": f"{arn} is not an approved or rejected version of {MODEL_PACKAGE_GROUP}"}
     version = version_of_package(arn)
     logger.append_keys(model_package_arn=arn, approval_status=status)
+    # the execution this event starts (or would have started): what `cd4ml logs` follows for this deployment
+    logger.set_correlation_id(rollback_name(version) if status == "Rejected" else execution_name(version))
     serving = version_in_service(endpoint_state(sagemaker, ENDPOINT_NAME)["config_name"])
     if status == "Rejected":
         target, why = rollback_target(version, serving, approved_versions(sagemaker, MODEL_PACKAGE_GROUP))

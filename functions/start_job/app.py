@@ -5,6 +5,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cd4ml_shared import correlation
 from cd4ml_shared.aws.callbacks import discard_token, store_token
 from cd4ml_shared.aws.images import require_images_pullable
 from cd4ml_shared.aws.jobs import create_job, require_code_published
@@ -34,7 +35,7 @@ STEP_INPUT = {"features": "dataset_uri", "evaluate": "model_uri"}  # the URI a s
 IMAGES = {"TrainingImageUri": SETTINGS.jobs.training_image, "ProcessingImageUri": SETTINGS.jobs.processing_image}
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=correlation.RUN)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     require(event, TASK_FIELDS, where="start_job")

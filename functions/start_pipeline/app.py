@@ -43,6 +43,7 @@ def dataset_of(event: EventBridgeEvent) -> DatasetRef:
 
 def start(dataset: DatasetRef, event: EventBridgeEvent) -> dict:
     name = execution_name(dataset)
+    logger.set_correlation_id(name)  # the run is named: from here on its lines carry its id, as its tasks' do
     run = RunInput(
         run_id=name,
         job_prefix=job_prefix(dataset, SETTINGS.job_name_prefix),

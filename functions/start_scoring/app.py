@@ -36,6 +36,7 @@ TIMEOUTS = Timeouts(
 
 def start(dataset: DatasetRef, event: EventBridgeEvent) -> dict:
     name = scoring_run_id(dataset)
+    logger.set_correlation_id(name)  # the run is named: from here on its lines carry its id, as its tasks' do
     run = RunInput(
         run_id=name,
         job_prefix=job_prefix(dataset, SETTINGS.job_name_prefix),

@@ -5,6 +5,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cd4ml_shared import correlation
 from cd4ml_shared.aws.callbacks import discard_token, store_token
 from cd4ml_shared.aws.scoring import start_transform
 from cd4ml_shared.layout import RunLayout
@@ -25,7 +26,7 @@ TASK_FIELDS: dict[str, PayloadKind] = {
 }
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=correlation.RUN)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     require(event, TASK_FIELDS, where="start_transform")

@@ -7,6 +7,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cd4ml_shared import correlation
 from cd4ml_shared.aws.ingest import validate_upload
 from cd4ml_shared.run_input import RunInput
 from cd4ml_shared.settings import ValidateDatasetSettings
@@ -17,7 +18,7 @@ s3 = boto3.client("s3")
 SETTINGS = ValidateDatasetSettings.from_environment()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=correlation.RUN)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     run = RunInput.model_validate(event)

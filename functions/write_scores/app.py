@@ -7,6 +7,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from cd4ml_shared import correlation
 from cd4ml_shared.aws.scoring import write_scores
 from cd4ml_shared.layout import RunLayout
 from cd4ml_shared.payload import PayloadKind, require
@@ -20,7 +21,7 @@ SETTINGS = ScoringSettings.from_environment()
 TASK_FIELDS: dict[str, PayloadKind] = {"run_id": "string", "dataset": "object", "model": "object"}
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path=correlation.RUN)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     require(event, TASK_FIELDS, where="write_scores")

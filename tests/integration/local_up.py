@@ -12,6 +12,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +137,19 @@ def start_local_up(*arguments: str | Path, env: dict[str, str] | None = None) ->
         start_new_session=True,
     )
     return Running(process)
+
+
+@contextmanager
+def dev_stack_served(work_dir: Path, ready_timeout_s: float = 120.0) -> Iterator[tuple[Running, int]]:
+    """`cd4ml local up --config-env dev` on a free port until the block ends: what a user runs before pointing the
+    AWS CLI or `cd4ml` commands at it."""
+    port = free_port()
+    running = start_local_up("--config-env", "dev", "--port", port, "--work-dir", work_dir)
+    try:
+        running.wait_for_line(r"^Local cloud ready on ", ready_timeout_s)
+        yield running, port
+    finally:
+        running.stop(60)
 
 
 def client(service: str, port: int) -> Any:

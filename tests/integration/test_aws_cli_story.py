@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_up import ROOT, Running, cli_env, free_port, start_local_up
+from local_up import ROOT, Running, cli_env, dev_stack_served
 
 pytestmark = pytest.mark.integration
 
@@ -56,14 +56,8 @@ def aws_cli() -> Path:
 
 @pytest.fixture(scope="module")
 def local_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, int]]:
-    port = free_port()
-    work_dir = tmp_path_factory.mktemp("story") / "work"
-    running = start_local_up("--config-env", "dev", "--port", port, "--work-dir", work_dir)
-    try:
-        running.wait_for_line(r"^Local cloud ready on ", READY_TIMEOUT_S)
-        yield running, port
-    finally:
-        running.stop(60)
+    with dev_stack_served(tmp_path_factory.mktemp("story") / "work", READY_TIMEOUT_S) as served:
+        yield served
 
 
 def cd4ml(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

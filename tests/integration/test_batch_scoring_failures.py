@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC)
 SCORING_START = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC) - timedelta(days=2)
 PARAMETERS = {"Stage": "dev", "DecisionReviewBelow": "0.5", "DecisionDeclineAbove": "0"}
-IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"  # template.yaml's TrainingImageUri
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"  # the default image in us-east-1
 
 FAILING = b"""
 def model_fn(model_dir):

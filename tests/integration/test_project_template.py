@@ -58,3 +58,49 @@ def test_a_dataset_upload_starts_the_training_pipeline_and_other_keys_start_noth
     head = s3.head_object(Bucket=bucket, Key="quarantine/" + key)
     assert head["Metadata"]["quarantine-reason"] == "dataset.unknown"
     assert json.loads(described["input"])["dataset"]["version_id"] == put["VersionId"]
+
+
+ASYNC_FUNCTIONS = [
+    "StartPipelineFunction",
+    "JobCompletionFunction",
+    "StartDeploymentFunction",
+    "StartScoringFunction",
+    "RequestRetrainingFunction",
+]
+
+
+@pytest.mark.parametrize("function", ASYNC_FUNCTIONS)
+def test_every_function_eventbridge_invokes_has_the_function_dead_letter_queue(project_cloud, function):
+    config = project_cloud.client("lambda").get_function_configuration(FunctionName=project_cloud.physical_id(function))
+    assert config["DeadLetterConfig"]["TargetArn"] == project_cloud.attribute("FunctionDeadLetterQueue", "Arn")
+
+
+def test_an_event_a_function_keeps_failing_on_lands_in_the_function_dead_letter_queue(project_cloud, root):
+    # an Object Created event whose object has no key: the starter cannot name a run and raises on every attempt
+    event = json.loads((root / "events" / "s3_object_created.json").read_text())
+    event["detail"]["bucket"]["name"] = project_cloud.physical_id("RawDataBucket")
+    del event["detail"]["object"]["key"]
+    project_cloud.client("lambda").invoke(
+        FunctionName=project_cloud.physical_id("StartPipelineFunction"),
+        InvocationType="Event",
+        Payload=json.dumps(event).encode(),
+    )
+    project_cloud.wait_idle()
+
+    sqs = project_cloud.client("sqs")
+    queue = project_cloud.stack.outputs["FunctionDeadLetterQueueUrl"]
+    (message,) = sqs.receive_message(QueueUrl=queue, MessageAttributeNames=["All"], WaitTimeSeconds=1)["Messages"]
+    assert json.loads(message["Body"]) == event
+    attributes = {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
+    assert attributes["RequestID"] and attributes["ErrorMessage"]
+    assert sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["SqsManagedSseEnabled"])["Attributes"] == {
+        "SqsManagedSseEnabled": "true"
+    }
+
+
+def test_outside_prod_no_function_reserves_concurrency(project_cloud):
+    lambda_ = project_cloud.client("lambda")
+    for function in ("ValidateDatasetFunction", "MonitorWindowFunction", "RequestRetrainingFunction"):
+        assert "ReservedConcurrentExecutions" not in lambda_.get_function_concurrency(
+            FunctionName=project_cloud.physical_id(function)
+        )

@@ -56,3 +56,24 @@ def test_without_a_notification_email_nobody_is_subscribed(prod_cloud):
     topic = prod_cloud.physical_id("NotificationTopic")
     assert prod_cloud.client("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
     assert "NotificationEmailSubscription" in prod_cloud.stack.skipped
+
+
+def test_prod_reserves_and_caps_the_concurrency_of_the_heavy_functions(prod_cloud):
+    lambda_ = prod_cloud.client("lambda")
+    reserved = {
+        function: lambda_.get_function_concurrency(FunctionName=prod_cloud.physical_id(function)).get(
+            "ReservedConcurrentExecutions"
+        )
+        for function in (
+            "ValidateDatasetFunction",
+            "MonitorWindowFunction",
+            "RequestRetrainingFunction",
+            "DecideFunction",
+        )
+    }
+    assert reserved == {
+        "ValidateDatasetFunction": 10,
+        "MonitorWindowFunction": 2,
+        "RequestRetrainingFunction": 2,
+        "DecideFunction": None,  # bounded by the API's throttling; it may use the whole unreserved pool
+    }

@@ -49,8 +49,10 @@ class ImageRule:
         return self.image.description
 
 
-# ECR repository names of AWS's prebuilt framework images (any account, region and tag).
-_ECR = r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/"
+# ECR repository names of AWS's prebuilt framework images: any account (AWS publishes them under one per region, see
+# the template's FrameworkImages mapping), region, tag, and partition's DNS suffix (amazonaws.com, amazonaws.com.cn,
+# the ISO partitions' own).
+_ECR = r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.[a-z0-9-]+(?:\.[a-z0-9-]+)+/"
 IMAGE_RULES: list[ImageRule] = [
     ImageRule(re.compile(_ECR + r"sagemaker-xgboost:"), LocalImage("xgboost", description="sagemaker-xgboost")),
     ImageRule(

@@ -20,14 +20,21 @@ def resolved(transformed, logical_id: str, **parameters: str) -> dict:
     """A resource's properties as CloudFormation would resolve them for these parameters (others at defaults);
     another resource stands for `<logical id>` (Ref) or `<logical id>.<attribute>` (GetAtt)."""
     values = {name: str(spec.get("Default", "")) for name, spec in transformed.parameters.items()} | parameters
-    pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackName": STACK, "AWS::Partition": "aws"}
+    pseudo = {
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "AWS::StackName": STACK,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
 
     def ref(name: str):
         if name == "AWS::NoValue":
             return NO_VALUE
-        return pseudo.get(name) or values.get(name) or name
+        return pseudo[name] if name in pseudo else values.get(name, name)  # an empty parameter stays empty
 
-    resolver = Resolver(ref, lambda name, attribute: f"{name}.{attribute}", transformed.conditions, {}, REGION)
+    get_att = lambda name, attribute: f"{name}.{attribute}"  # noqa: E731
+    resolver = Resolver(ref, get_att, transformed.conditions, transformed.mappings, REGION)
     return resolver.resolve(transformed.resources[logical_id]["Properties"])
 
 
@@ -94,6 +101,7 @@ def test_the_sagemaker_role_pulls_only_from_the_image_repositories(transformed, 
     statements = policy["PolicyDocument"]["Statement"]
     token, pull = (s for s in statements if any(str(a).startswith("ecr:") for a in _actions(s)))
     assert _actions(token) == ["ecr:GetAuthorizationToken"] and token["Resource"] == "*"  # AWS allows only "*"
+    # the processing image is left empty: the region's framework image (template Mappings FrameworkImages)
     assert pull["Resource"] == [repository, "arn:aws:ecr:us-east-1:683313688378:repository/sagemaker-xgboost"]
 
 

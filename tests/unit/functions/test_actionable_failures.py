@@ -149,3 +149,15 @@ def test_an_image_that_is_not_from_ecr_is_named_with_what_sagemaker_needs():
     assert image_problem("TrainingImageUri", IMAGE, "us-east-1") is None
     digest = "111122223333.dkr.ecr.us-east-1.amazonaws.com/team/cd4ml-model@sha256:" + "a" * 64
     assert image_problem("TrainingImageUri", digest, "us-east-1") is None
+
+
+@pytest.mark.parametrize(
+    "image, region",
+    [
+        ("450853457545.dkr.ecr.cn-north-1.amazonaws.com.cn/sagemaker-xgboost:3.0-5", "cn-north-1"),
+        ("833128469047.dkr.ecr.us-iso-east-1.c2s.ic.gov/sagemaker-xgboost:3.0-5", "us-iso-east-1"),
+    ],
+)
+def test_the_framework_image_of_every_partition_is_an_ecr_image(image, region):
+    assert image_problem("TrainingImageUri", image, region) is None
+    assert "leave the parameter empty" in (image_problem("TrainingImageUri", image, "eu-west-1") or "")

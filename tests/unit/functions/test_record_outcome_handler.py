@@ -2,12 +2,15 @@
 failed run first stops the jobs it left running."""
 
 import json
+import os
+from datetime import datetime
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 from cd4ml_shared.aws.reference import write_candidate
 from cd4ml_shared.drift import Profile
+from cd4ml_shared.stage_durations import stage_spans
 from moto_world import create_notification_topic
 
 ARTIFACTS = "cd4ml-dev-artifactsbucket-example"
@@ -190,3 +193,78 @@ def test_a_registered_run_is_indexed_by_its_content_and_promotes_its_profile(app
     index = json.loads(s3.get_object(Bucket=ARTIFACTS, Key=f"index/content/{'e' * 64}.json")["Body"].read())
     assert index["run_id"] == state["run_id"] and index["model_package_arn"] == registration["model_package_arn"]
     assert outcome["content_index_uri"] == f"s3://{ARTIFACTS}/index/content/{'e' * 64}.json"
+
+
+def emf_documents(stdout: str) -> list[dict]:
+    """The EMF documents among the function's stdout lines (its JSON log lines are the others)."""
+    documents = []
+    for line in stdout.splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(document, dict) and "_aws" in document:
+            documents.append(document)
+    return documents
+
+
+def registered_run(state: dict) -> dict:
+    s3 = boto3.client("s3")
+    candidate = Profile(
+        dataset="orders", rows=2000, time_min="2026-11-11T00:00Z", time_max="2026-11-25T00:00Z", label_rate=0.02
+    )
+    write_candidate(s3, ARTIFACTS, state["run_id"], candidate)
+    registration = {"model_package_arn": "arn:aws:sagemaker:us-east-1:1:pkg/g/2", "version": 2}
+    registered = {**state, "content": {"digest": "e" * 64, "earlier": None}, "registration": registration}
+    return {"status": "succeeded", "state": registered, "execution_arn": EXECUTION, "started_at": ""}
+
+
+def test_a_run_publishes_how_long_each_of_its_states_took(app, world, state, context, sample_event, capsys):
+    # the history as GetExecutionHistory answers it from inside RecordSuccess: entered, not exited
+    events = sample_event("sfn_execution_history_train_succeeded.json")["events"]
+    recording = next(e["id"] for e in events if e.get("stateEnteredEventDetails", {}).get("name") == "RecordSuccess")
+    answered = [{**e, "timestamp": datetime.fromisoformat(e["timestamp"])} for e in events if e["id"] <= recording]
+    history = Stubber(app.sfn)
+    history.add_response(
+        "get_execution_history",
+        {"events": answered},
+        {"executionArn": EXECUTION, "maxResults": 1000, "includeExecutionData": False},
+    )
+    history.activate()
+
+    app.handler(registered_run(state), context)
+
+    history.assert_no_pending_responses()
+    published = [d for d in emf_documents(capsys.readouterr().out) if "StageSeconds" in d]
+    expected = [(s.stage, [s.seconds]) for s in stage_spans(answered)]
+    assert [(d["Stage"], d["StageSeconds"]) for d in published] == expected
+    assert [stage for stage, _ in expected] == [
+        "ValidateData",
+        "FindEarlierRun",
+        "BuildFeatures",
+        "Train",
+        "FindChampion",
+        "Evaluate",
+        "Gate",
+        "Register",
+    ]
+    for document in published:
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        # the stack's service (the template's POWERTOOLS_SERVICE_NAME) beside the stage, as the dashboard reads it
+        assert directive["Namespace"] == "cd4ml" and directive["Dimensions"] == [["Stage", "service"]]
+        assert document["service"] == os.environ["POWERTOOLS_SERVICE_NAME"]
+        assert directive["Metrics"] == [{"Name": "StageSeconds", "Unit": "Seconds"}]
+
+
+def test_a_history_that_cannot_be_read_still_leaves_the_run_recorded(app, world, state, context, capsys, caplog):
+    # EXECUTION does not exist: GetExecutionHistory answers ExecutionDoesNotExist
+    event = {"status": "quarantined", "state": state, "execution_arn": EXECUTION, "started_at": ""}
+
+    assert app.handler(event, context)["status"] == "quarantined"
+
+    (document,) = emf_documents(capsys.readouterr().out)
+    assert document["StageDurationsUnread"] == [1.0] and document["Runs_quarantined"] == [1.0]
+    assert "StageSeconds" not in document
+    (warning,) = [r for r in caplog.records if r.getMessage().startswith("stage durations not published")]
+    assert warning.levelname == "WARNING" and "ExecutionDoesNotExist" in warning.__dict__["why"]
+    assert outcome_of(state["run_id"])["status"] == "quarantined"

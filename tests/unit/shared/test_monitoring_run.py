@@ -3,6 +3,7 @@ histogram, the breach and its episode across windows, the history, the metrics a
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -25,8 +26,8 @@ from cd4ml_shared.monitoring import (
 from cd4ml_shared.monitoring_drift import score_histogram
 from cd4ml_shared.monitoring_join import CAPTURE_SCHEMA, Window, rows_of_version
 
-from tests.conftest import ROOT
-
+# the repository root (not `tests.conftest`: a dependency ships a top-level `tests` package)
+ROOT = Path(__file__).resolve().parents[3]
 SCHEDULED = json.loads((ROOT / "events" / "scheduled_event.json").read_text())
 ENV = {
     "ARTIFACTS_BUCKET": "artifacts",

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 from .errors import UnsupportedImage
 
-# <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>(:<tag>|@sha256:<digest>)
+# <account>.dkr.ecr.<region>.<URL suffix>/<repository>(:<tag>|@sha256:<digest>), the suffix of the region's partition:
+# amazonaws.com, amazonaws.com.cn (China), c2s.ic.gov, sc2s.sgov.gov, csp.hci.ic.gov (the ISO regions)
 ECR_IMAGE = re.compile(
-    r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\."
+    r"(?:amazonaws\.com(?:\.cn)?|c2s\.ic\.gov|sc2s\.sgov\.gov|csp\.hci\.ic\.gov)/"
     r"(?P<repository>[a-z0-9._/-]+)(?::(?P<tag>[A-Za-z0-9._-]+)|@(?P<digest>sha256:[a-f0-9]{64}))$"
 )
 
@@ -47,7 +49,8 @@ def image_problem(parameter: str, image: str, region: str) -> str | None:
         return (
             f"{parameter} {image!r} is in {match['region']}, the jobs run in {region}: SageMaker pulls only from its "
             f"own region's ECR (AWS publishes its framework images in every region, under each region's account: "
-            f"use the {region} URI of {match['repository']})"
+            f"use the {region} URI of {match['repository']}, or leave the parameter empty for the image of the "
+            "stack's region)"
         )
     return None
 
