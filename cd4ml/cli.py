@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -121,8 +123,28 @@ def _up(args: argparse.Namespace) -> int:
             stop.wait()
         finally:
             sns.listeners.remove(_print_notification)
-        print("Stopping the local cloud ...", flush=True)
+        print("Stopping the local cloud ... (Ctrl-C again to stop at once, without saving or cleaning up)", flush=True)
+        signal.signal(signal.SIGINT, _stop_at_once)
+        slow_stop = threading.Timer(SLOW_STOP_S, _report_slow_stop)
+        slow_stop.daemon = True
+        slow_stop.start()
+    slow_stop.cancel()
     return 0
+
+
+SLOW_STOP_S = 20.0  # stopping takes a second or two; longer, something waits, and its stack says what
+
+
+def _report_slow_stop() -> None:
+    print(f"Still stopping after {SLOW_STOP_S:.0f}s; where each thread waits:", file=sys.stderr, flush=True)
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+
+
+def _stop_at_once(*_: object) -> None:
+    """The second Ctrl-C: exit now. The local cloud's processes end with it (their lifeline), its work directory
+    and unsaved state stay behind."""
+    print("Stopped at once: state not saved, work directory left in place.", file=sys.stderr, flush=True)
+    os._exit(130)
 
 
 def _print_notification(topic_arn: str, subject: str | None, message: str) -> None:

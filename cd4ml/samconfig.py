@@ -113,3 +113,40 @@ def stage_parameters(samconfig: Path, stage: str = "dev") -> dict[str, str]:
     """The parameter overrides `sam deploy --config-env <stage>` would use (just `Stage` without a samconfig)."""
     config = read_deploy_config(samconfig, stage)
     return config.parameter_overrides if config.path is not None else {"Stage": stage}
+
+
+def github_output(samconfig: Path, environment: str) -> str:
+    """The deploy workflow's `stack=` and `overrides=` step outputs for `environment`: `sam deploy
+    --parameter-overrides` on the command line replaces samconfig.toml's (SAM CLI gives the command line's value to
+    the option and never merges them), so the workflow passes the stage's own parameters, all but ModelCodeVersion,
+    with the commit's ModelCodeVersion. The values go through a shell array unquoted: whitespace or quotes in one is
+    a SamConfigError, as is a missing stack_name."""
+    config = read_deploy_config(samconfig, environment)
+    pairs = [f"{k}={v}" for k, v in config.parameter_overrides.items() if k != "ModelCodeVersion"]
+    unsafe = [p for p in pairs if any(c.isspace() or c in "\"'" for c in p)]
+    if config.path is None or not config.stack_name:
+        raise SamConfigError(f"{samconfig} [{environment}]: a deploy needs the environment's stack_name")
+    if unsafe:
+        raise SamConfigError(f"{samconfig} [{environment}]: values with whitespace or quotes: {' '.join(unsafe)}")
+    return f"stack={config.stack_name}\noverrides={' '.join(pairs)}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m cd4ml.samconfig <env>`: the deploy workflow's step outputs (`>> "$GITHUB_OUTPUT"`)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m cd4ml.samconfig", description=main.__doc__)
+    parser.add_argument("environment", help="the samconfig.toml environment (staging, prod)")
+    parser.add_argument("--config-file", default=DEFAULT_FILE, type=Path)
+    args = parser.parse_args(argv)
+    try:
+        sys.stdout.write(github_output(args.config_file, args.environment))
+    except SamConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -203,7 +203,7 @@ def test_logs_of_a_run_are_every_functions_lines_of_that_run_by_time(cloud, runs
 
 def test_the_local_cloud_filters_function_logs_by_correlation_id_as_cloudwatch_does(cloud, runs, capsys):
     """The lines `cd4ml logs` asks for, asked of the local cloud's CloudWatch Logs directly: with the JSON pattern
-    only the run's lines come back, and each carries the run's id as its correlation id."""
+    only the run's lines come back, and each carries the run's id as its correlation id and the stack as its service."""
     good = name_of(runs["good"])
     logged(cloud, capsys, good, RUN_FUNCTIONS)  # shipped by now
     logs = cloud.client("logs")
@@ -220,6 +220,8 @@ def test_the_local_cloud_filters_function_logs_by_correlation_id_as_cloudwatch_d
         matched = logs.filter_log_events(logGroupName=group, filterPattern=pattern)["events"]
         records = [json.loads(event["message"]) for event in matched]
         assert records and all(record["correlation_id"] == good for record in records), logical_id
+        # the `service` of every line is the stack (POWERTOOLS_SERVICE_NAME): stages sharing an account stay apart
+        assert {record["service"] for record in records} == {STACK}, logical_id
         assert len(matched) < len(every)  # START/REPORT lines, and the other run's lines where it had some
 
     jobs = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="no-such-job")

@@ -14,6 +14,7 @@ from typing import Any
 import cfnlint.data.AdditionalSpecs
 import pytest
 from cfnlint.helpers import load_resource
+from resolved_template import ref_value
 from test_iam_resources import SAR, policy_documents, wildcard_grants
 
 from cd4ml.localcloud.deploy.intrinsics import NO_VALUE, Resolver
@@ -233,8 +234,10 @@ def resolve_app(
     def ref(name: str) -> Any:
         if name == "AWS::NoValue":
             return NO_VALUE
-        if name in pseudo or name in values:
-            return pseudo.get(name, values.get(name))
+        if name in pseudo:
+            return pseudo[name]
+        if name in values:
+            return ref_value(parameters[name], values[name])
         kind = resources[name]["Type"]
         if kind == "AWS::Lambda::LayerVersion":
             return f"{own_arn(name, named(name))}:1"  # a layer version's Ref is its ARN
@@ -660,6 +663,6 @@ def test_the_app_s_names_resolve_to_what_the_grants_are_written_for(app):
         r["Properties"]["StateMachineName"] for r in app.values() if r["Type"] == "AWS::StepFunctions::StateMachine"
     }
 
-    assert layers == {"SharedLayer"}  # not stack-scoped: granted by name in ci/bootstrap.yaml
+    assert layers == {f"{APP_STACK}-shared"}
     assert groups == {f"{APP_STACK}-fraud"}
     assert machines and all(name.startswith(f"{APP_STACK}-") for name in machines)

@@ -4,8 +4,8 @@ own maps, the same way every time."""
 
 import importlib.util
 
-import botocore.session
 import pytest
+from resolved_template import resolved as resolved_in
 
 from cd4ml import framework_images
 from cd4ml.framework_images import (
@@ -20,10 +20,9 @@ from cd4ml.framework_images import (
     render_mappings,
     rewrite_template,
 )
-from cd4ml.localcloud.deploy.intrinsics import NO_VALUE, Resolver
 from cd4ml.localcloud.deploy.template import load_template, transform_template
 
-ACCOUNT, STACK = "123456789012", "cd4ml-dev"
+STACK = "cd4ml-dev"
 SDK_MISSING = importlib.util.find_spec("sagemaker") is None
 needs_sdk = pytest.mark.skipif(
     SDK_MISSING, reason=f"the SageMaker Python SDK is not installed ({framework_images.SDK_REQUIREMENT})"
@@ -53,26 +52,7 @@ def environment(transformed, logical_id: str, region: str, **parameters: str) ->
 
 
 def resolved(transformed, logical_id: str, region: str, **parameters: str) -> dict:
-    values = {name: str(spec.get("Default", "")) for name, spec in transformed.parameters.items()} | parameters
-    partition = botocore.session.get_session().get_partition_for_region(region)
-    pseudo = {
-        "AWS::Region": region,
-        "AWS::AccountId": ACCOUNT,
-        "AWS::StackName": STACK,
-        "AWS::Partition": partition,
-        "AWS::URLSuffix": partition_url_suffix(region),
-        "AWS::StackId": f"arn:{partition}:cloudformation:{region}:{ACCOUNT}:stack/{STACK}/0a1b2c3d-0000-1111",
-    }
-
-    def ref(name: str):
-        if name == "AWS::NoValue":
-            return NO_VALUE
-        return pseudo[name] if name in pseudo else values.get(name, name)
-
-    resolver = Resolver(
-        ref, lambda name, attribute: f"{name}.{attribute}", transformed.conditions, transformed.mappings, region
-    )
-    return resolver.resolve(transformed.resources[logical_id]["Properties"])
+    return resolved_in(transformed, logical_id, region=region, stack=STACK, **parameters)
 
 
 def images_in_template(transformed) -> list[RegionImage]:

@@ -21,6 +21,18 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("SageMakerExecutionRole", "ecr:GetAuthorizationToken"): (
         f"an account-wide token, no resource types ({SAR}/list_amazonelasticcontainerregistry.html)"
     ),
+    **{
+        ("SageMakerExecutionRole", f"ec2:{action}"): (
+            f"Describe action without resource types, granted only with JobSubnetIds ({SAR}/list_amazonec2.html)"
+        )
+        for action in (
+            "DescribeNetworkInterfaces",
+            "DescribeVpcs",
+            "DescribeDhcpOptions",
+            "DescribeSubnets",
+            "DescribeSecurityGroups",
+        )
+    },
     ("ScoringModelFunctionRole", "sagemaker:ListModelPackages"): (
         f"List action without resource types ({SAR}/list_amazonsagemaker.html)"
     ),
@@ -76,8 +88,9 @@ def policy_documents(resources: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     for logical_id, resource in resources.items():
         properties = resource.get("Properties", {})
         if resource["Type"] == "AWS::IAM::Role":
-            for policy in properties.get("Policies") or []:
-                yield logical_id, policy["PolicyDocument"]
+            for policy in statements(properties.get("Policies") or []):  # a conditional policy: both branches
+                if "PolicyDocument" in policy:
+                    yield logical_id, policy["PolicyDocument"]
         elif resource["Type"] in POLICY_TYPES:
             yield logical_id, properties["PolicyDocument"]
 

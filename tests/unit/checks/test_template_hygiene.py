@@ -3,12 +3,12 @@ the prod buckets write access logs to a private, encrypted, expiring log bucket,
 from the repositories of the two image parameters."""
 
 import pytest
+from resolved_template import resolved as resolved_in
 
-from cd4ml.localcloud.deploy.intrinsics import NO_VALUE, Resolver
 from cd4ml.localcloud.deploy.template import load_template, transform_template
 from cd4ml.template_checks import delivery_problems
 
-ACCOUNT, REGION, STACK = "123456789012", "us-east-1", "cd4ml-prod"
+REGION, STACK = "us-east-1", "cd4ml-prod"
 
 
 @pytest.fixture(scope="module")
@@ -17,25 +17,7 @@ def transformed(root):
 
 
 def resolved(transformed, logical_id: str, **parameters: str) -> dict:
-    """A resource's properties as CloudFormation would resolve them for these parameters (others at defaults);
-    another resource stands for `<logical id>` (Ref) or `<logical id>.<attribute>` (GetAtt)."""
-    values = {name: str(spec.get("Default", "")) for name, spec in transformed.parameters.items()} | parameters
-    pseudo = {
-        "AWS::Region": REGION,
-        "AWS::AccountId": ACCOUNT,
-        "AWS::StackName": STACK,
-        "AWS::Partition": "aws",
-        "AWS::URLSuffix": "amazonaws.com",
-    }
-
-    def ref(name: str):
-        if name == "AWS::NoValue":
-            return NO_VALUE
-        return pseudo[name] if name in pseudo else values.get(name, name)  # an empty parameter stays empty
-
-    get_att = lambda name, attribute: f"{name}.{attribute}"  # noqa: E731
-    resolver = Resolver(ref, get_att, transformed.conditions, transformed.mappings, REGION)
-    return resolver.resolve(transformed.resources[logical_id]["Properties"])
+    return resolved_in(transformed, logical_id, region=REGION, stack=STACK, **parameters)
 
 
 def test_every_retrying_rule_target_has_an_encrypted_dead_letter_queue(transformed):

@@ -384,21 +384,17 @@ def test_the_smoke_tests_are_the_staging_full_one_and_the_production_read_only_o
         assert names[-2].startswith("Smoke test")
 
 
-def _inline_script(job: str) -> str:
-    deploy = load(WORKFLOWS[1].read_text())
-    (script,) = [c.heredoc for c in all_commands(deploy) if c.job == job and c.argv[:2] == [".venv/bin/python", "-"]]
-    assert script is not None
-    return script
-
-
 @pytest.mark.parametrize(("job", "environment"), [("staging", "staging"), ("production", "prod")])
 def test_sam_deploy_gets_samconfig_s_stage_parameters_besides_the_code_version(job: str, environment: str) -> None:
     # `--parameter-overrides` on sam's command line replaces samconfig.toml's: the step that reads them must give
     # exactly the stage's (the deploy adds ModelCodeVersion after them)
     from cd4ml.samconfig import read_deploy_config
 
+    steps = {name: s for j, name, s in steps_of(load(WORKFLOWS[1].read_text())) if j == job}
+    step = steps["The stage's stack and parameters (samconfig.toml)"]
+    assert step["run"].strip() == '.venv/bin/python -m cd4ml.samconfig "$CONFIG_ENV" >> "$GITHUB_OUTPUT"'
     ran = subprocess.run(
-        [sys.executable, "-", environment], input=_inline_script(job), cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "cd4ml.samconfig", environment], cwd=ROOT, capture_output=True, text=True
     )
 
     assert ran.returncode == 0, ran.stderr
@@ -406,10 +402,29 @@ def test_sam_deploy_gets_samconfig_s_stage_parameters_besides_the_code_version(j
     config = read_deploy_config(ROOT / "samconfig.toml", environment)
     assert printed["stack"] == config.stack_name
     assert dict(pair.split("=", 1) for pair in printed["overrides"].split()) == config.parameter_overrides
-    deploy_step = next(
-        s for j, name, s in steps_of(load(WORKFLOWS[1].read_text())) if j == job and name == "sam deploy"
+    assert '--parameter-overrides "${stage[@]}" "ModelCodeVersion=${{ github.sha }}"' in steps["sam deploy"]["run"]
+
+
+@pytest.mark.parametrize(
+    ("table", "error"),
+    [
+        ('[staging.deploy.parameters]\nparameter_overrides = "Stage=staging"\n', "needs the environment's stack_name"),
+        (
+            '[staging.deploy.parameters]\nstack_name = "s"\nparameter_overrides = ["Note=\'two words\'"]\n',
+            "values with whitespace or quotes: Note=two words",
+        ),
+    ],
+)
+def test_the_stage_step_refuses_what_the_shell_array_would_split(tmp_path, table: str, error: str) -> None:
+    samconfig = tmp_path / "samconfig.toml"
+    samconfig.write_text("version = 0.1\n" + table)
+    ran = subprocess.run(
+        [sys.executable, "-m", "cd4ml.samconfig", "staging", "--config-file", str(samconfig)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
-    assert '--parameter-overrides "${stage[@]}" "ModelCodeVersion=${{ github.sha }}"' in deploy_step["run"]
+    assert ran.returncode == 2 and error in ran.stderr, ran.stderr
 
 
 def test_the_sam_cli_the_deploy_runs_is_the_one_make_builds_with() -> None:

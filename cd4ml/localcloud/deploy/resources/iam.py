@@ -19,6 +19,7 @@ def _role(d: DeployContext, logical_id: str, p: dict[str, Any]) -> DeployedResou
         Path=p.get("Path", "/"),
         AssumeRolePolicyDocument=policy_json(p["AssumeRolePolicyDocument"]),
         Tags=tags(p),
+        **({"PermissionsBoundary": p["PermissionsBoundary"]} if p.get("PermissionsBoundary") else {}),
     )["Role"]
     for policy_arn in p.get("ManagedPolicyArns", []):
         try:

@@ -80,6 +80,7 @@ def _function(d: DeployContext, logical_id: str, p: dict[str, Any]) -> DeployedR
         Layers=p.get("Layers", []),
         Tags={t["Key"]: t["Value"] for t in tags(p)},
         **({"DeadLetterConfig": p["DeadLetterConfig"]} if p.get("DeadLetterConfig") else {}),
+        **({"KMSKeyArn": p["KmsKeyArn"]} if p.get("KmsKeyArn") else {}),  # the environment's key, as configured
     )
     reserved = int(p["ReservedConcurrentExecutions"]) if "ReservedConcurrentExecutions" in p else None
     if reserved is not None:  # what get-function-concurrency answers; the runtime caps its workers to it
