@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,33 @@ SUMMARY_FILE = "training_summary.json"
 CALIBRATION_FILE = "calibration.json"
 CHECKPOINT_FILE = "xgboost-checkpoint.json"
 MODEL_ARCHIVE = "model.tar.gz"
+# The serving code inside the model folder (/opt/ml/model/code once a container extracts model.tar.gz), as the
+# SageMaker Python SDK's repack places it: a container without network (EnableNetworkIsolation) serves from there,
+# since it cannot download the package's S3 sourcedir.
+SERVING_CODE_DIR = "code"
+# The source directory this code runs from: the extracted sourcedir.tar.gz (/opt/ml/code in a training job).
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+_NOT_CODE = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
 class ModelArtifactsError(ModelJobError):
     """A model folder lacks a file training writes, or holds one that does not read."""
+
+
+def write_serving_code(model_dir: Path, source: Path = SOURCE_ROOT) -> Path:
+    """Copy the source directory the training runs from (the inference script and its packages with it) into the
+    model folder's `code/`, so the model data serves by itself; the folder written. The copy is of the code that
+    trained the model, so serving from it cannot drift from the code version the package names."""
+    target = model_dir / SERVING_CODE_DIR
+    if not (source / "inference.py").is_file():
+        raise ModelArtifactsError(f"{source} has no inference.py: the model would carry no serving code")
+    resolved_target = target.resolve()
+    if resolved_target == source.resolve() or source.resolve() in resolved_target.parents:
+        raise ModelArtifactsError(f"the model folder {model_dir} is inside the source directory {source}")
+    if target.exists():
+        shutil.rmtree(target)  # a resumed job writes the code again, from the code it runs now
+    shutil.copytree(source, target, ignore=_NOT_CODE)
+    return target
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Hyperparameters arrive as `--name value` arguments (underscore names, as SageMak
 come from the toolkit's variables (`SM_CHANNEL_TRAIN`, `SM_CHANNEL_VALIDATION`, `SM_MODEL_DIR`, `SM_NUM_GPUS`).
 Each round prints XGBoost's evaluation line (`[12]\ttrain-auc:...\tvalidation-aucpr:...`) for the job's metric
 definitions. For managed spot training a checkpoint is saved every `checkpoint_every` rounds and a restarted job
-resumes from it, training only the rounds that are left.
+resumes from it, training only the rounds that are left. The model folder carries its serving code (`code/`, the
+SageMaker SDK's repack layout), so a network-isolated container serves it without downloading anything.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from cd4ml_model.artifacts import (
     TrainedModel,
     load_booster,
     save_booster,
+    write_serving_code,
 )
 from cd4ml_model.files import TRAINING_FAILURE_FILE, ModelJobError, read_parquet_folder, report_failure, write_json
 from cd4ml_model.metrics import best_f1_threshold, fit_calibration
@@ -387,7 +389,8 @@ def train(hp: Hyperparameters, paths: TrainingPaths, num_gpus: int) -> dict[str,
     write_json(operating_point, paths.model / OPERATING_POINT_FILE)
     write_json(calibration.to_dict(), paths.model / CALIBRATION_FILE)
     write_json(summary, paths.model / SUMMARY_FILE)
-    print(f"wrote the model to {paths.model}", flush=True)
+    code = write_serving_code(paths.model)
+    print(f"wrote the model to {paths.model}, its serving code to {code}", flush=True)
     return summary
 
 

@@ -130,3 +130,37 @@ def test_sagemaker_may_attach_network_interfaces_only_when_the_jobs_run_in_subne
     assert create["Action"] == "ec2:CreateNetworkInterface"
     assert all(r.startswith("arn:aws:ec2:us-east-1:123456789012:") for r in create["Resource"])
     assert manage["Resource"] == "arn:aws:ec2:us-east-1:123456789012:network-interface/*"
+
+
+SAGEMAKER_CALLERS = ("StartJobFunction", "StartTransformFunction", "ScoringModelFunction", "DeployModelFunction")
+SECURITY_VARIABLES = ("KMS_KEY_ID", "VPC_SUBNET_IDS", "VPC_SECURITY_GROUP_IDS", "ENABLE_NETWORK_ISOLATION")
+
+
+def security_environment(transformed: Any, function: str, **parameters: str) -> dict[str, str]:
+    variables = props(transformed, function, **parameters)["Environment"]["Variables"]
+    return {name: variables[name] for name in SECURITY_VARIABLES}
+
+
+def test_the_functions_that_create_sagemaker_work_get_the_options_as_job_security_reads_them(transformed) -> None:
+    from cd4ml_shared.job_security import JobSecurity
+
+    options = {
+        "KmsKeyArn": KEY,
+        "JobSubnetIds": "subnet-0a1b2c3d,subnet-4e5f6a7b",
+        "JobSecurityGroupIds": "sg-0123abcd",
+        "EnableNetworkIsolation": "true",
+    }
+    for function in SAGEMAKER_CALLERS:
+        given = security_environment(transformed, function, **options)
+        assert JobSecurity.from_environment(given) == JobSecurity(
+            kms_key_id=KEY,
+            subnet_ids=("subnet-0a1b2c3d", "subnet-4e5f6a7b"),
+            security_group_ids=("sg-0123abcd",),
+            network_isolation=True,
+        ), function
+        assert JobSecurity.from_environment(security_environment(transformed, function)) == JobSecurity(), function
+    # no other function creates jobs, models or endpoint configs: none reads the variables
+    others = set(of_type(transformed, "AWS::Lambda::Function")) - set(SAGEMAKER_CALLERS)
+    for function in others:
+        variables = props(transformed, function).get("Environment", {}).get("Variables", {})
+        assert not set(SECURITY_VARIABLES) & set(variables), function

@@ -87,7 +87,14 @@ class FleetLauncher:
             code_dir.mkdir(parents=True, exist_ok=True)
             self._fetch_archive(submitted, code_dir)
         elif submitted.startswith("/opt/ml/model"):
+            # code inside the model data (an isolated container's, which downloads nothing)
             code_dir = model_dir / submitted.removeprefix("/opt/ml/model").lstrip("/")
+            if not code_dir.is_dir():
+                present = sorted(p.name for p in model_dir.iterdir())[:20]
+                raise EndpointFailure(
+                    f"SAGEMAKER_SUBMIT_DIRECTORY {submitted} is not a folder of the model data (it holds "
+                    f"{present}): a model that serves its own code must carry it in model.tar.gz"
+                )
         elif submitted and Path(submitted).is_dir():
             code_dir = Path(submitted)
         elif (model_dir / "code").is_dir():

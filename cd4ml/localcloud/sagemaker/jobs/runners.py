@@ -183,7 +183,7 @@ class JobRunners:
                     "ClientError: hyperparameter sagemaker_submit_directory must be an s3:// URI or a local path, got "
                     f"{raw_hyperparameters.get('sagemaker_submit_directory')!r}"
                 )
-            self.staging.fetch_code(source, code_dir)
+            self.staging.fetch_code(source, code_dir, container=job.directory)
         script = code_dir / program
         if not script.is_file():
             present = sorted(p.name for p in code_dir.iterdir())[:20]
@@ -269,7 +269,7 @@ class JobRunners:
         code_dir: Path | None = None
         if environment.get("SAGEMAKER_SUBMIT_DIRECTORY"):
             code_dir = base / "code"
-            self.staging.fetch_code(environment["SAGEMAKER_SUBMIT_DIRECTORY"], code_dir)
+            self.staging.fetch_code(environment["SAGEMAKER_SUBMIT_DIRECTORY"], code_dir, container=base)
         elif (model_dir / "code").is_dir():
             code_dir = model_dir / "code"  # the framework serving containers' convention
         transform_input, transform_output = request["TransformInput"], request["TransformOutput"]

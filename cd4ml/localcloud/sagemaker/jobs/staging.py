@@ -17,7 +17,7 @@ from cd4ml_shared.s3_uri import parse_s3_uri
 from ...archives import ArchiveError, extract_archive
 from ...context import ServiceContext
 from .. import s3_staging
-from .contract import key_below_prefix
+from .contract import OPT_ML, key_below_prefix
 from .lifecycle import JobLifecycle
 from .records import JobFailure, LocalJob, client_error
 
@@ -121,10 +121,20 @@ class JobStaging:
             raise JobFailure(f"ClientError: could not download the model data {url}: {client_error(exc)}") from exc
         _extract(archive, model_dir, url)
 
-    def fetch_code(self, source: str, target: Path) -> None:
-        """sagemaker_submit_directory / SAGEMAKER_SUBMIT_DIRECTORY: an S3 tar.gz (or prefix), or locally, for
-        convenience, a folder or tar.gz given as a path or file:// URL."""
+    def fetch_code(self, source: str, target: Path, container: Path | None = None) -> None:
+        """sagemaker_submit_directory / SAGEMAKER_SUBMIT_DIRECTORY: an S3 tar.gz (or prefix); a path in the
+        container (`/opt/ml/...`, in the job folder `container` that stands in for it), as a network-isolated job
+        names its code: a channel's sourcedir.tar.gz (`/opt/ml/input/data/code/sourcedir.tar.gz`) or the model
+        data's code folder (`/opt/ml/model/code`); or locally, for convenience, a folder or tar.gz given as a
+        path or file:// URL."""
         target.mkdir(parents=True, exist_ok=True)
+        if container is not None and (source == OPT_ML or source.startswith(f"{OPT_ML}/")):
+            local = container_path(source, container)
+            if local.is_dir():
+                shutil.copytree(local, target, dirs_exist_ok=True)
+            else:
+                _extract(local, target, source)
+            return
         if source.startswith("s3://"):
             if re.search(r"\.(?:tar\.gz|tgz|tar)$", source):
                 archive = target.parent / "sourcedir.tar.gz"
@@ -146,6 +156,26 @@ class JobStaging:
             _extract(local, target, source)
         else:
             raise JobFailure(f"ClientError: the source directory {source} is neither an s3:// URI nor a local path")
+
+
+def container_path(source: str, container: Path) -> Path:
+    """Where a path in the container (`/opt/ml/...`) is in the job folder that stands in for /opt/ml; a JobFailure
+    when it leaves the container's directories or names nothing the job staged (a channel it does not have, model
+    data without that folder), with what is there instead."""
+    root = container.resolve()
+    local = (root / source.removeprefix(OPT_ML).lstrip("/")).resolve()
+    if local != root and root not in local.parents:
+        raise JobFailure(f"ClientError: the source directory {source} is outside the container's {OPT_ML}")
+    if not local.exists():
+        parent = next(folder for folder in local.parents if folder.exists())
+        present = sorted(p.name for p in parent.iterdir())[:20] if parent.is_dir() else []
+        shown = f"{OPT_ML}/{parent.relative_to(root).as_posix()}" if parent != root else OPT_ML
+        raise JobFailure(
+            f"ClientError: the source directory {source} does not exist in the container: {shown} "
+            f"holds {present} (a channel's files are under {OPT_ML}/input/data/<channel>/, the model data's "
+            f"under {OPT_ML}/model/)"
+        )
+    return local
 
 
 def _extract(archive: Path, target: Path, origin: str) -> None:

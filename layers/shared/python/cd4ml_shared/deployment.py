@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from .environment import SettingsError, environment, required, whole_number
 from .errors import PipelineError
+from .job_security import JobSecurity
 
 TrafficRouting = Literal["CANARY", "LINEAR"]
 VARIANT = "AllTraffic"
@@ -60,6 +61,7 @@ class DeploymentSettings:
     max_execution_seconds: int
     alarms: tuple[str, ...]
     latency_budget_us: int = 100_000  # the new fleet's average ModelLatency over a minute that rolls it back
+    security: JobSecurity = field(default_factory=JobSecurity)  # the endpoint's storage key, VPC and isolation
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> DeploymentSettings:
@@ -84,6 +86,7 @@ class DeploymentSettings:
             max_execution_seconds=whole_number(env, "MAX_EXECUTION_SECONDS"),
             alarms=tuple(a for a in env.get("ROLLBACK_ALARMS", "").split(",") if a),
             latency_budget_us=whole_number(env, "LATENCY_BUDGET_US", 100_000),
+            security=JobSecurity.from_environment(env),
         )
         settings.check()
         return settings
@@ -175,8 +178,9 @@ MODEL_VERSION_VARIABLE = "CD4ML_MODEL_VERSION"  # the serving container reports 
 def model_request(settings: DeploymentSettings, name: str, package_arn: str) -> dict[str, Any]:
     """CreateModel from the registered version: the package's container, image and model data as registered, with
     the version number in the container's environment (merged over the package's), so that the answers of each
-    fleet say which version gave them, a canary's included."""
-    return {
+    fleet say which version gave them, a canary's included; in the stack's VPC and isolation
+    (`JobSecurity.secure_model`: an isolated container serves the code inside its model data)."""
+    request: dict[str, Any] = {
         "ModelName": name,
         "ExecutionRoleArn": settings.role_arn,
         "PrimaryContainer": {
@@ -185,10 +189,12 @@ def model_request(settings: DeploymentSettings, name: str, package_arn: str) -> 
         },
         "Tags": [{"Key": "cd4ml:model_package_arn", "Value": package_arn}],
     }
+    return settings.security.secure_model(request)
 
 
 def endpoint_config_request(settings: DeploymentSettings, name: str, model_name: str) -> dict[str, Any]:
-    """One production variant of the stage's instances, with input and output captured under capture/."""
+    """One production variant of the stage's instances, with input and output captured under capture/ (encrypted
+    with CAPTURE_KMS_KEY, else the stack's key), and the stack's key on the instances' storage."""
     capture: dict[str, Any] = {
         "EnableCapture": True,
         "InitialSamplingPercentage": settings.capture_percent,
@@ -198,7 +204,7 @@ def endpoint_config_request(settings: DeploymentSettings, name: str, model_name:
     }
     if settings.capture_kms_key:
         capture["KmsKeyId"] = settings.capture_kms_key
-    return {
+    request: dict[str, Any] = {
         "EndpointConfigName": name,
         "ProductionVariants": [
             {
@@ -211,6 +217,7 @@ def endpoint_config_request(settings: DeploymentSettings, name: str, model_name:
         ],
         "DataCaptureConfig": capture,
     }
+    return settings.security.secure_endpoint_config(request)
 
 
 def new_fleet_alarms(settings: DeploymentSettings, config_name: str) -> list[dict[str, Any]]:

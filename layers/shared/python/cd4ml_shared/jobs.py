@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 
 from .environment import SettingsError, environment, flag, required, whole_number
 from .errors import JobQuotaExceeded, JobRequestRejected, JobThrottled, ModelCodeMissing, PipelineError
+from .job_security import JobSecurity
 from .layout import RunLayout, code_prefix
 from .payload import field as payload_field
 
@@ -64,6 +65,11 @@ class JobSettings:
     volume_size_gb: int = 30
     hyperparameters: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS))
     tags: Mapping[str, str] = field(default_factory=dict)
+    security: JobSecurity = field(default_factory=JobSecurity)  # KMS key, VPC and network isolation of the jobs
+
+    @property
+    def sourcedir_uri(self) -> str:
+        return f"s3://{self.artifacts_bucket}/{self.sourcedir_key}"
 
     @property
     def code_uri(self) -> str:
@@ -94,6 +100,7 @@ class JobSettings:
             processing_max_runtime=whole_number(env, "PROCESSING_MAX_RUNTIME", cls.processing_max_runtime),
             hyperparameters=hyperparameters_of(env),
             tags={"cd4ml:stage": env["STAGE"]} if env.get("STAGE") else {},
+            security=JobSecurity.from_environment(env),
         )
 
 
@@ -198,7 +205,7 @@ def _processing_request(
     inputs: list[dict[str, Any]],
     outputs: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    return {
+    request: dict[str, Any] = {
         "ProcessingJobName": name,
         "RoleArn": settings.role_arn,
         "AppSpecification": {
@@ -217,6 +224,7 @@ def _processing_request(
         "StoppingCondition": {"MaxRuntimeInSeconds": settings.processing_max_runtime},
         "Tags": _tags(settings, run_id),
     }
+    return settings.security.secure_processing(request)
 
 
 def features_request(settings: JobSettings, name: str, layout: RunLayout, dataset_uri: str) -> dict[str, Any]:
@@ -249,11 +257,12 @@ def scoring_features_request(settings: JobSettings, name: str, layout: RunLayout
 
 def training_request(settings: JobSettings, name: str, layout: RunLayout) -> dict[str, Any]:
     """XGBoost in script mode on the framework image: `train.py` from the published sourcedir, managed spot with
-    checkpoints under the run, and the metric definitions the gate and the console read."""
+    checkpoints under the run, and the metric definitions the gate and the console read; the stack's key, VPC and
+    isolation (`JobSecurity.secure_training`: under isolation the sourcedir arrives as the `code` channel)."""
     hyperparameters = {k: _text(v) for k, v in settings.hyperparameters.items()}
     hyperparameters |= {
         "sagemaker_program": "train.py",
-        "sagemaker_submit_directory": f"s3://{settings.artifacts_bucket}/{settings.sourcedir_key}",
+        "sagemaker_submit_directory": settings.sourcedir_uri,
     }
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": settings.training_max_runtime}
     if settings.use_spot:
@@ -272,7 +281,7 @@ def training_request(settings: JobSettings, name: str, layout: RunLayout) -> dic
             },
         }
 
-    return {
+    request: dict[str, Any] = {
         "TrainingJobName": name,
         "RoleArn": settings.role_arn,
         "AlgorithmSpecification": {
@@ -293,6 +302,7 @@ def training_request(settings: JobSettings, name: str, layout: RunLayout) -> dic
         "CheckpointConfig": {"S3Uri": layout.uri("checkpoints/"), "LocalPath": "/opt/ml/checkpoints"},
         "Tags": _tags(settings, layout.run_id),
     }
+    return settings.security.secure_training(request, settings.sourcedir_uri)
 
 
 def evaluation_request(

@@ -12,12 +12,13 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .decisions import Decision, DecisionRules, Thresholds, decide
 from .environment import environment, required, whole_number
 from .errors import PipelineError
+from .job_security import JobSecurity
 from .jobs import TRANSFORM_KIND
 from .layout import DATA_FORMATS, SCORING_PREFIX, RunLayout
 
@@ -111,6 +112,7 @@ class ScoringSettings:
     # a failed run's jobs are stopped only for a running execution of this state machine, within this stack's names
     state_machine_arn: str = ""
     job_name_prefix: str = ""
+    security: JobSecurity = field(default_factory=JobSecurity)  # the transform's key; its model's VPC and isolation
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> ScoringSettings:
@@ -131,6 +133,7 @@ class ScoringSettings:
             stage=env.get("STAGE", ""),
             state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
             job_name_prefix=env.get("JOB_NAME_PREFIX", ""),
+            security=JobSecurity.from_environment(env),
         )
 
     @property
@@ -142,8 +145,9 @@ def transform_request(
     settings: ScoringSettings, name: str, layout: RunLayout, model_name: str, *, tags: Mapping[str, str]
 ) -> dict[str, Any]:
     """CreateTransformJob over the feature job's CSV: lines in, one `score,label` line out per order, in order
-    (`AssembleWith: Line`), so the answer joins back to the orders by position."""
-    return {
+    (`AssembleWith: Line`), so the answer joins back to the orders by position; the stack's key on its output and
+    volume."""
+    request: dict[str, Any] = {
         "TransformJobName": name,
         "ModelName": model_name,
         "BatchStrategy": "MultiRecord",
@@ -159,6 +163,7 @@ def transform_request(
         "Environment": {"SAGEMAKER_MODEL_SERVER_TIMEOUT": "3600"},
         "Tags": [{"Key": k, "Value": v} for k, v in {**tags, "cd4ml:run": layout.run_id}.items()],
     }
+    return settings.security.secure_transform(request)
 
 
 def transform_output_key(layout: RunLayout) -> str:

@@ -97,12 +97,19 @@ def _ensure_model(sagemaker: Any, settings: ScoringSettings, name: str, package_
     except ClientError as error:
         if error_code(error) not in _MISSING:
             raise
-    sagemaker.create_model(
-        ModelName=name,
-        ExecutionRoleArn=settings.role_arn,
-        PrimaryContainer={"ModelPackageName": package_arn},
-        Tags=[{"Key": "cd4ml:model_package_arn", "Value": package_arn}],
-    )
+    sagemaker.create_model(**scoring_model_request(settings, name, package_arn))
+
+
+def scoring_model_request(settings: ScoringSettings, name: str, package_arn: str) -> dict[str, Any]:
+    """CreateModel from the package for a scoring run, in the stack's VPC and isolation (`JobSecurity.secure_model`:
+    a batch transform's network is its model's)."""
+    request: dict[str, Any] = {
+        "ModelName": name,
+        "ExecutionRoleArn": settings.role_arn,
+        "PrimaryContainer": {"ModelPackageName": package_arn},
+        "Tags": [{"Key": "cd4ml:model_package_arn", "Value": package_arn}],
+    }
+    return settings.security.secure_model(request)
 
 
 def _operating_point(sagemaker: Any, s3: Any, package_arn: str) -> float:
