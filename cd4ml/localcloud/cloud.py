@@ -22,10 +22,12 @@ from .apigateway.gateway import HttpApiGateway
 from .aws import ACCOUNT_ID, DEFAULT_REGION, ClientFactory, local_environment
 from .clock import Clock, JumpClock, ManualClock
 from .cloudformation import DeployedStacks
+from .cloudwatch_alarm_actions import AlarmActions
 from .context import Service, ServiceContext, Settings
 from .deploy.base import Stack
 from .deploy.deployer import Deployer
 from .deploy.template import load_template, transform_template
+from .emf import EmfExtractor
 from .errors import LocalCloudError, WaitTimeoutError
 from .events.router import EventRouter
 from .events.scheduler import ScheduledRule, Scheduler, scheduled_event
@@ -180,7 +182,10 @@ class LocalCloud:
             logs_client=lambda: self.clients("logs"),  # the stages' access logs (AccessLogSettings)
         )
         # Started in this order, closed in the reverse one: what produces work stops before what carries it.
+        self.alarm_actions = AlarmActions(self.context, settings.alarm_evaluation_interval_s)
+        self.emf = EmfExtractor(lambda: self.clients("cloudwatch"))  # EMF log lines become metrics (emf.py)
         self._services = [
+            self.emf,  # closed last: the runtime ships its last lines on close, and their metrics are kept
             self.runtime,
             self.router,
             _Hooks(stepfunctions.install),
@@ -195,6 +200,7 @@ class LocalCloud:
             self.sagemaker_jobs,
             self.sagemaker_endpoints,
             self.http_apis,  # HTTP APIs on the local endpoint (apigateway/gateway.py)
+            self.alarm_actions,  # alarms evaluated, their changes as events and notifications
             self.scheduler,
         ]
         for service in self._services:

@@ -7,7 +7,8 @@ SetAlarmState (so DescribeAlarms shows it). Locally the periods end at the momen
 aligned to the minute, so a fresh datapoint counts at once.
 
 Not evaluated (left in their state, logged once): metric-math alarms (`Metrics`), percentile statistics
-(`ExtendedStatistic`), anomaly-detection operators, composite alarms. Alarm actions are not executed.
+(`ExtendedStatistic`), anomaly-detection operators, composite alarms. What a change of state does (its event, its
+SNS actions) is cloudwatch_alarm_actions.py's.
 """
 
 from __future__ import annotations

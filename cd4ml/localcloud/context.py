@@ -24,6 +24,7 @@ class Settings:
     checkpoint_sync_interval_s: float = 5.0  # how often a running job's checkpoints go to S3
     job_log_flush_interval_s: float = 1.0  # how often a running job's log lines go to CloudWatch Logs
     endpoint_seed: int = 0  # the draw that routes requests between variants and samples data capture
+    alarm_evaluation_interval_s: float = 10.0  # how often every alarm is evaluated (AWS: every minute)
 
 
 class Emit(Protocol):
