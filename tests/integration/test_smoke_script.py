@@ -25,6 +25,7 @@ READY_TIMEOUT_S = 120.0
 STACK = "cd4ml-dev"  # samconfig.toml's dev stack, which the command finds by --config-env dev (its default)
 ENDPOINT = f"{STACK}-fraud"
 DEPLOYED_TIMEOUT_S = 180.0  # the registered model's deployment on the local cloud (seconds, the first time)
+SEED = 11  # the smoke dataset's seed in the full run: its model passes the dev gate
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +118,20 @@ def test_the_full_smoke_test_trains_on_a_generated_dataset_and_asks_for_a_decisi
     published = cd4ml(port, "model", "publish", "--bucket", stack["ArtifactsBucketName"], "--version", "dev")
     assert published.returncode == 0, published.stderr
 
-    result = cd4ml(port, "smoke", "--code-version", "dev", "--timeout", "240", "--json", tmp_path / "smoke.json")
+    # a fixed seed: the run registers a model (a clock-seeded dataset may be gated out, and the next test needs the
+    # model this run deploys)
+    result = cd4ml(
+        port,
+        "smoke",
+        "--code-version",
+        "dev",
+        "--seed",
+        str(SEED),
+        "--timeout",
+        "240",
+        "--json",
+        tmp_path / "smoke.json",
+    )
 
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n{running.output[-3000:]}"
     checks = lines_of(result)
@@ -127,8 +141,8 @@ def test_the_full_smoke_test_trains_on_a_generated_dataset_and_asks_for_a_decisi
     assert "ValidateData: validating the dataset against its contract" in result.stdout  # the states, as they come
     summary = json.loads((tmp_path / "smoke.json").read_text())
     run = next(c for c in summary["checks"] if c["name"] == "training run")["facts"]
-    assert run["run_status"] in ("succeeded", "gated_out")
-    assert run["states"][0] == "ValidateData" and run["states"][-1] in ("ModelRegistered", "ChallengerGatedOut")
+    assert run["run_status"] == "succeeded", run
+    assert run["states"][0] == "ValidateData" and run["states"][-1] == "ModelRegistered"
     today = datetime.now(UTC).date().isoformat()
     assert run["dataset_uri"].startswith(f"s3://{stack['RawDataBucketName']}/datasets/orders/{today}/smoke/")
     execution = client("stepfunctions", port).describe_execution(executionArn=run["execution_arn"])
