@@ -181,9 +181,9 @@ class LocalCloud:
             region=self.region,
             logs_client=lambda: self.clients("logs"),  # the stages' access logs (AccessLogSettings)
         )
-        # Started in this order, closed in the reverse one: what produces work stops before what carries it.
         self.alarm_actions = AlarmActions(self.context, settings.alarm_evaluation_interval_s)
         self.emf = EmfExtractor(lambda: self.clients("cloudwatch"))  # EMF log lines become metrics (emf.py)
+        # Started in this order, closed in the reverse one: what produces work stops before what carries it.
         self._services = [
             self.emf,  # closed last: the runtime ships its last lines on close, and their metrics are kept
             self.runtime,
